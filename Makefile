@@ -1,0 +1,45 @@
+# tigris-grpc: every target works from a fresh clone; it creates .venv and the stubs it needs.
+# Only PyPI is reached.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PROTOS := $(wildcard proto/tigris_grpc/_proto/*.proto)
+STUBS  := tigris_grpc/_proto/.generated
+
+.DEFAULT_GOAL := help
+.PHONY: help venv protos test test-fast lint clean serve demo bench
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+venv: $(STAMP) ## Create .venv with the package (editable) and the dev tools
+
+$(STUBS): $(STAMP) $(PROTOS) scripts/gen_protos.py
+	$(BIN)/python scripts/gen_protos.py
+	touch $@
+
+protos: $(STUBS) ## Generate the protobuf/gRPC modules and .pyi stubs from proto/
+
+test: $(STUBS) ## Run the whole test suite (slow tests included, as CI does)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STUBS) ## Run the tests without the slow ones
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STUBS) ## ruff and mypy --strict on the hand-written code
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+clean: ## Remove the virtualenv, generated stubs and caches
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -f tigris_grpc/_proto/*_pb2.py tigris_grpc/_proto/*_pb2.pyi tigris_grpc/_proto/*_pb2_grpc.py tigris_grpc/_proto/*_pb2_grpc.pyi $(STUBS)
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC modules (build output of `make protos`; not committed)."""

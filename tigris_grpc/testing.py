@@ -1,0 +1,1 @@
+"""Test helpers: a local Tigris server for your own tests (pytest plugin)."""
