@@ -39,6 +39,15 @@ lint: $(STUBS) ## ruff and mypy --strict on the hand-written code
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+serve: $(STUBS) ## Run the local Tigris server on 127.0.0.1:8081 (ARGS="--port 0 --data tigris.db ...")
+	$(BIN)/python -m tigris_grpc.server $(ARGS)
+
+demo: $(STUBS) ## Start the local server, run examples/quickstart.py against it, stop it
+	$(BIN)/python scripts/demo.py
+
+bench: $(STUBS) ## Benchmark the client against the raw stub and the REST pattern (ARGS="--quick")
+	$(BIN)/python scripts/bench.py $(ARGS)
+
 clean: ## Remove the virtualenv, generated stubs and caches
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
 	rm -f tigris_grpc/_proto/*_pb2.py tigris_grpc/_proto/*_pb2.pyi tigris_grpc/_proto/*_pb2_grpc.py tigris_grpc/_proto/*_pb2_grpc.pyi $(STUBS)
