@@ -75,20 +75,13 @@ def test_insert_user_metadata_request_wire_bytes() -> None:
 
 
 def test_get_user_metadata_response_wire_bytes() -> None:
-    resp = management_pb2.GetUserMetadataResponse(
-        metadataKey="k", userId="u", namespaceId=3, value=b"x"
-    )
+    resp = management_pb2.GetUserMetadataResponse(metadataKey="k", userId="u", namespaceId=3, value=b"x")
     assert resp.SerializeToString().hex() == "0a016b1201751803220178"
-    assert (
-        management_pb2.GetUserMetadataResponse.FromString(bytes.fromhex("0a016b1201751803220178"))
-        == resp
-    )
+    assert management_pb2.GetUserMetadataResponse.FromString(bytes.fromhex("0a016b1201751803220178")) == resp
 
 
 @pytest.mark.parametrize(("service", "method", "request_type", "response_type"), CONTRACT_METHODS)
-def test_contract_method_paths_and_types(
-    service: str, method: str, request_type: str, response_type: str
-) -> None:
+def test_contract_method_paths_and_types(service: str, method: str, request_type: str, response_type: str) -> None:
     files = {
         "tigrisdata.management.v1.Management": management_pb2,
         "tigrisdata.auth.v1.Auth": auth_pb2,
@@ -110,9 +103,7 @@ class _PathRecorder:
     def __init__(self) -> None:
         self.paths: dict[str, tuple[object, object]] = {}
 
-    def unary_unary(
-        self, path: str, request_serializer: object, response_deserializer: object, **_: object
-    ) -> None:
+    def unary_unary(self, path: str, request_serializer: object, response_deserializer: object, **_: object) -> None:
         self.paths[path] = (request_serializer, response_deserializer)
 
 
@@ -123,9 +114,7 @@ def test_generated_stubs_call_the_contract_paths() -> None:
     health_pb2_grpc.HealthAPIStub(recorder)
     expected = {f"/{service}/{method}" for service, method, _, _ in CONTRACT_METHODS}
     assert set(recorder.paths) == expected
-    serializer, deserializer = recorder.paths[
-        "/tigrisdata.management.v1.Management/GetUserMetadata"
-    ]
+    serializer, deserializer = recorder.paths["/tigrisdata.management.v1.Management/GetUserMetadata"]
     assert serializer == management_pb2.GetUserMetadataRequest.SerializeToString
     assert deserializer == management_pb2.GetUserMetadataResponse.FromString
 
@@ -223,9 +212,12 @@ def test_enums_match_the_contract() -> None:
     assert len(codes) == 21
     assert codes["OK"] == 0
     assert codes["UNAUTHENTICATED"] == 16
-    assert [
-        codes[n] for n in ("CONFLICT", "BAD_GATEWAY", "METHOD_NOT_ALLOWED", "CONTENT_TOO_LARGE")
-    ] == [17, 18, 19, 20]
+    assert [codes[n] for n in ("CONFLICT", "BAD_GATEWAY", "METHOD_NOT_ALLOWED", "CONTENT_TOO_LARGE")] == [
+        17,
+        18,
+        19,
+        20,
+    ]
     for status in grpc.StatusCode:
         assert codes[status.name] == status.value[0]
 
