@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import grpc
+
 from tigris_grpc._limits import MAX_MESSAGE_BYTES
 from tigris_grpc._version import __version__
 
@@ -35,6 +37,9 @@ IDEMPOTENT_METHODS: tuple[tuple[str, str], ...] = (
 )
 
 
+_RETRYABLE_NAMES = frozenset(grpc.StatusCode.__members__) - {"OK"}
+
+
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
     """Retries of UNAVAILABLE, carried out by grpc itself (service-config retry policy).
@@ -55,10 +60,24 @@ class RetryPolicy:
     """gRPC status names that are retried."""
 
     def __post_init__(self) -> None:
-        if not 2 <= self.max_attempts <= 5:
-            raise ValueError(f"max_attempts must be between 2 and 5, got {self.max_attempts}")
-        if self.initial_backoff <= 0 or self.max_backoff <= 0 or self.backoff_multiplier <= 0:
-            raise ValueError("backoffs and multiplier must be positive")
+        # Checked here: grpc refuses a bad service config only when the channel is made, and
+        # then fails every call with INVALID_ARGUMENT.
+        attempts = self.max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 2 <= attempts <= 5:
+            raise ValueError(f"max_attempts must be an int between 2 and 5, got {attempts!r}")
+        for name in ("initial_backoff", "max_backoff", "backoff_multiplier"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+                raise ValueError(f"{name} must be a positive, finite number, got {value!r}")
+        for name in ("initial_backoff", "max_backoff"):
+            # grpc 1.85 sometimes never sends a retry whose backoff is under 2 ms (the call then
+            # hangs until its deadline); smaller values would also print as "1e-05s", which grpc
+            # refuses.
+            if getattr(self, name) < 0.01:
+                raise ValueError(f"{name} must be at least 0.01 s, got {getattr(self, name)!r}")
+        codes = self.retryable_codes
+        if isinstance(codes, str) or not codes or not all(c in _RETRYABLE_NAMES for c in codes):
+            raise ValueError(f"retryable_codes must be a non-empty tuple of gRPC status names, got {codes!r}")
 
     def service_config(self) -> str:
         """The grpc service config (JSON) that applies this policy to the idempotent methods."""
@@ -127,7 +146,7 @@ def parse_target(url: str, *, insecure: bool = False) -> Target:
     if "://" in url:
         scheme, _, rest = url.partition("://")
         scheme = scheme.lower()
-        if scheme not in ("http", "https", "grpc", "grpcs", "dns"):
+        if scheme not in ("http", "https", "grpc", "grpcs"):
             raise ValueError(f"server_url scheme {scheme!r} is not supported (use https://, http:// or host:port)")
     else:
         rest = url
@@ -192,9 +211,10 @@ def channel_options(retry: RetryPolicy | None, extra: Sequence[tuple[str, Any]] 
         ("grpc.primary_user_agent", USER_AGENT),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        # Come back quickly after a server restart instead of grpc's 1 s..120 s backoff.
+        # Come back quickly after a server restart instead of grpc's 1 s..120 s backoff. Not
+        # grpc.min_reconnect_backoff_ms: grpc uses it as the minimum connect timeout (default
+        # 20 s), and 100 ms would fail every TLS handshake slower than the backoff as UNAVAILABLE.
         ("grpc.initial_reconnect_backoff_ms", 100),
-        ("grpc.min_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 1000),
         ("grpc.enable_retries", 1 if retry else 0),
     ]

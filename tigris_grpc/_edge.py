@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 
 from tigris_grpc._auth import Metadata, _Auth, merge_metadata
 from tigris_grpc._errors import SDKError, from_grpc_error
-from tigris_grpc._ops import ALL_OPS, Op, check_timeout
+from tigris_grpc._ops import ALL_OPS, Op, check_metadata, check_timeout
 
 _R = TypeVar("_R")
 CallerMetadata = Sequence[tuple[str, str | bytes]] | None
@@ -84,7 +84,11 @@ class SyncEdge(_EdgeBase):
 
     def call(self, op: Op[_R], request: Message, timeout: float | None, caller: CallerMetadata) -> _R:
         """Perform ``op`` and return its parsed answer; raise SDKError on failure."""
+        if self._closed:  # before auth too: a token fetch on the closed channel would leak grpc's error
+            raise RuntimeError(_CLOSED)
         deadline = self._deadline(timeout)
+        if caller is not None:
+            caller = check_metadata(caller)
         sent = self.metadata(op, caller)
         call = self._calls[op.index]
         try:
@@ -133,8 +137,14 @@ class AsyncEdge(_EdgeBase):
 
     async def call(self, op: Op[_R], request: Message, timeout: float | None, caller: CallerMetadata) -> _R:
         """Perform ``op`` and return its parsed answer; raise SDKError on failure."""
+        if self._closed:  # before auth too: a token fetch on the closed channel would leak grpc's error
+            raise RuntimeError(_CLOSED)
         deadline = self._deadline(timeout)
-        sent = await self.metadata(op, caller)
+        if caller is not None:
+            caller = check_metadata(caller)
+        static = self._auth.static
+        # A fixed token and no caller metadata (the common case) need no coroutine per call.
+        sent = static if static is not None and op.needs_auth and not caller else await self.metadata(op, caller)
         call = (self._calls or self._open())[op.index]
         try:
             return op.parse(await call(request, timeout=deadline, metadata=sent))

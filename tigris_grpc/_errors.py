@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import grpc
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
 #: The HTTP status the Tigris server uses for each code (CONTRACT.md), keyed by code name.
@@ -234,14 +235,17 @@ def _status_details(trailing: Sequence[tuple[str, Any]] | None) -> tuple[str | N
         reason: str | None = None
         delay: float | None = None
         for detail in status.details:
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                reason = info.reason or reason
-            elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-                retry = error_details_pb2.RetryInfo()
-                detail.Unpack(retry)
-                delay = retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9
+            try:
+                if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                    info = error_details_pb2.ErrorInfo()
+                    detail.Unpack(info)
+                    reason = info.reason or reason
+                elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                    retry = error_details_pb2.RetryInfo()
+                    detail.Unpack(retry)
+                    delay = retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9
+            except DecodeError:
+                continue  # a corrupt detail must not hide the real error, nor the other details
         return reason, delay
     return None, None
 
