@@ -7,7 +7,8 @@ Validation happens here, before any I/O, so nothing invalid ever reaches the ser
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -81,6 +82,10 @@ def decode_value(data: bytes) -> Any:
         return data
 
 
+#: The longest deadline passed to grpc (seconds); longer timeouts are shortened to it.
+MAX_TIMEOUT = 365 * 24 * 3600.0
+
+
 def check_timeout(timeout: object) -> float | None:
     if timeout is None:
         return None
@@ -88,7 +93,43 @@ def check_timeout(timeout: object) -> float | None:
         raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
     if not 0 < timeout < float("inf"):  # also rejects NaN
         raise ValueError(f"timeout must be a positive, finite number of seconds, got {timeout}")
-    return float(timeout)
+    # grpc's deadline arithmetic overflows past ~7.4e9 s and the call then fails at once with
+    # DEADLINE_EXCEEDED; a year is as good as forever for a call (the server caps it at 30 s).
+    return min(float(timeout), MAX_TIMEOUT)
+
+
+_HEADER_KEY = re.compile(r"[0-9a-z_.\-]+\Z")  # what grpc accepts in a metadata key
+_HEADER_TEXT = re.compile(r"[\x20-\x7e]*\Z")  # ... and in the value of a key without -bin
+
+
+def check_metadata(metadata: object) -> tuple[tuple[str, str | bytes], ...]:
+    """Caller metadata, checked as grpc would check it, as a tuple of ``(key, value)`` pairs.
+
+    Keys are lower-case header names; values are printable ASCII, or bytes for ``-bin`` keys.
+    Checking here turns mistakes into a TypeError/ValueError naming the key, where grpc would
+    fail the call with INTERNAL (or a dict would be silently taken apart). Values, which may
+    be secrets, never appear in the messages.
+    """
+    if isinstance(metadata, str | bytes | Mapping) or not isinstance(metadata, Iterable):
+        raise TypeError(f"metadata must be a sequence of (key, value) pairs, not {type(metadata).__name__}")
+    pairs: list[tuple[str, str | bytes]] = []
+    for item in metadata:
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            raise TypeError("metadata must be a sequence of (key, value) pairs")
+        key, value = item
+        if not isinstance(key, str):
+            raise TypeError(f"a metadata key must be a str, not {type(key).__name__}")
+        if not _HEADER_KEY.match(key):
+            raise ValueError(f"metadata key {key[:100]!r} is not a valid header name (use a-z, 0-9, '-', '_', '.')")
+        if key.endswith("-bin"):
+            if not isinstance(value, bytes):
+                raise TypeError(f"the value of binary metadata key {key!r} must be bytes, not {type(value).__name__}")
+        elif not isinstance(value, str | bytes):
+            raise TypeError(f"the value of metadata key {key!r} must be a str, not {type(value).__name__}")
+        elif not _HEADER_TEXT.match(value if isinstance(value, str) else value.decode("latin-1")):
+            raise ValueError(f"the value of metadata key {key!r} must be printable ASCII (or use a '-bin' key)")
+        pairs.append((key, value))
+    return tuple(pairs)
 
 
 def _either(request: object, **flattened: Any) -> None:
@@ -136,8 +177,10 @@ class MetadataKind:
 
     def build(self, op: Op[Any], request: object, metadata_key: object, value: Any) -> Message:
         """The protobuf request from a REST-shaped request, a protobuf request, or flattened fields."""
-        _either(request, metadata_key=metadata_key, value=value)
         if request is not None:
+            # Only a request object can clash with flattened fields: the flattened calls (the
+            # common, per-call hot path) skip building the check's keyword dict.
+            _either(request, metadata_key=metadata_key, value=value)
             if isinstance(request, self.op_request):
                 metadata_key = request.metadata_key  # type: ignore[attr-defined]
                 if self.writes:
