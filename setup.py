@@ -17,9 +17,7 @@ class BuildPyWithProtos(build_py):  # type: ignore[misc]  # setuptools is untype
         super().run()
         if getattr(self, "editable_mode", False):
             return  # an editable install uses the tree's own modules (make protos)
-        spec = importlib.util.spec_from_file_location(
-            "gen_protos", ROOT / "scripts" / "gen_protos.py"
-        )
+        spec = importlib.util.spec_from_file_location("gen_protos", ROOT / "scripts" / "gen_protos.py")
         assert spec is not None
         assert spec.loader is not None
         gen_protos = importlib.util.module_from_spec(spec)
