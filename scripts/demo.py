@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make demo`: start the local Tigris server, run examples/quickstart.py against it, stop it.
+"""`make demo`: start the local Tigris server, run the quickstart examples against it, stop it.
 
 The server runs as its own process on a free port, exactly as `python -m tigris_grpc.server`
 would for a developer; the example finds it through the same TIGRIS_* variables a real
@@ -40,9 +40,12 @@ def main() -> int:
             "TIGRIS_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
         }
         env.pop("TIGRIS_TOKEN", None)
-        return subprocess.run(
-            [sys.executable, str(ROOT / "examples" / "quickstart.py")], env=env, check=False
-        ).returncode
+        for example in ("quickstart.py", "quickstart_async.py"):
+            print(f"--- examples/{example}")
+            code = subprocess.run([sys.executable, str(ROOT / "examples" / example)], env=env, check=False).returncode
+            if code:
+                return code
+        return 0
     finally:
         server.terminate()
         try:

@@ -22,6 +22,7 @@ def test_demo_runs_the_quickstart_end_to_end() -> None:
     assert "{'mode': 'light', 'font': 16}" in out
     assert "get a missing key -> value None" in out
     assert "InternalServerError (code INTERNAL, status 500)" in out
+    assert "100 concurrent updates, then gets -> 4950 (expected 4950)" in out
     assert out.rstrip().endswith("local Tigris server stopped")
     assert "Traceback" not in proc.stderr
     # The development secret is passed through the environment and never printed.

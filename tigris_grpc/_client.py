@@ -9,9 +9,10 @@ compares the two clients' public methods and signatures).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import grpc
 import grpc.aio
@@ -38,6 +39,9 @@ from tigris_grpc._edge import AsyncEdge, CallerMetadata, SyncEdge
 from tigris_grpc._ops import UNSET, check_timeout
 from tigris_grpc._pb import auth_pb2
 from tigris_grpc.models import operations, shared
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,22 +181,89 @@ class _ClientBase:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} target={self.server_url!r} auth={self._settings.auth!r}>"
 
-    def _credentials(self) -> grpc.ChannelCredentials | None:
+    def _channel_credentials(self) -> grpc.ChannelCredentials | None:
         target = self._settings.target
         if target is None or not target.secure:
             return None
         return grpc.ssl_channel_credentials(root_certificates=self._settings.root_certificates)
 
 
-# --- Sync ------------------------------------------------------------------------------------------
+# --- Sub-clients, written once for both clients -----------------------------------------------------
+#
+# Each method is written once, as a plain function that builds the request and hands it to
+# ``self._edge.call``. A sync class uses the function as it is; an async class wraps it in an
+# ``async def`` that awaits what the AsyncEdge returns. `rpc_method` tells type checkers which of
+# the two a method is on a given class, so both are fully typed without a hand-copied twin.
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-class UserAPI:
+class rpc_method(Generic[_P, _R]):
+    """Marks a method written once for both the sync and the async clients."""
+
+    def __init__(self, fn: Callable[Concatenate[Any, _P], _R]) -> None:
+        self.fn = fn
+
+    def awaitable(self) -> Callable[..., Any]:
+        """The ``async def`` form of the method, with its name, docstring and signature."""
+        fn = self.fn
+
+        @functools.wraps(fn)
+        async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return await fn(self, *args, **kwargs)  # type: ignore[misc]  # a coroutine on AsyncEdge
+
+        return method
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, obj: _AsyncAPI, owner: type[Any]) -> Callable[_P, Coroutine[Any, Any, _R]]: ...
+    @overload
+    def __get__(self, obj: _SyncAPI, owner: type[Any]) -> Callable[_P, _R]: ...
+    def __get__(self, obj: object, owner: type[Any]) -> Any:
+        if obj is None:
+            return self
+        raise TypeError(f"{owner.__name__} is neither sync nor async: it must derive from _SyncAPI or _AsyncAPI")
+
+
+def _bind_methods(cls: type, make: Callable[[rpc_method[Any, Any]], Callable[..., Any]]) -> None:
+    for name in dir(cls):
+        attr = getattr(cls, name, None)
+        if isinstance(attr, rpc_method):
+            setattr(cls, name, make(attr))
+
+
+class _SyncAPI:
+    """Base of the sync classes: their `rpc_method`s become the plain functions."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _bind_methods(cls, lambda method: method.fn)
+
+
+class _AsyncAPI:
+    """Base of the async classes: their `rpc_method`s become ``async def`` methods."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _bind_methods(cls, rpc_method.awaitable)
+
+
+class _APIBase:
+    """A sub-client: the edge it calls through (typed as the sync one; see `rpc_method`)."""
+
+    _edge: SyncEdge
+
+    def __init__(self, edge: SyncEdge | AsyncEdge, credentials: ClientCredentialsAuth | None = None) -> None:
+        self._edge = edge  # type: ignore[assignment]
+        self._client_credentials = credentials
+
+
+class _UserOps(_APIBase):
     """User metadata: one JSON value per (namespace, user, key); the user comes from the token."""
 
-    def __init__(self, edge: SyncEdge) -> None:
-        self._edge = edge
-
+    @rpc_method
     def get_metadata(
         self,
         request: operations.ManagementGetUserMetadataRequest | None = None,
@@ -205,6 +276,7 @@ class UserAPI:
         op, kind = _ops.GET_USER_METADATA, _ops.GET_USER_METADATA_KIND
         return self._edge.call(op, kind.build(op, request, metadata_key, UNSET), timeout, metadata)
 
+    @rpc_method
     def insert_metadata(
         self,
         request: operations.ManagementInsertUserMetadataRequest | None = None,
@@ -218,6 +290,7 @@ class UserAPI:
         op, kind = _ops.INSERT_USER_METADATA, _ops.INSERT_USER_METADATA_KIND
         return self._edge.call(op, kind.build(op, request, metadata_key, value), timeout, metadata)
 
+    @rpc_method
     def update_metadata(
         self,
         request: operations.ManagementUpdateUserMetadataRequest | None = None,
@@ -232,12 +305,10 @@ class UserAPI:
         return self._edge.call(op, kind.build(op, request, metadata_key, value), timeout, metadata)
 
 
-class NamespaceAPI:
+class _NamespaceOps(_APIBase):
     """Namespaces, and metadata shared by everyone in the caller's namespace."""
 
-    def __init__(self, edge: SyncEdge) -> None:
-        self._edge = edge
-
+    @rpc_method
     def create(
         self,
         request: shared.CreateNamespaceRequest | None = None,
@@ -252,6 +323,7 @@ class NamespaceAPI:
         request_pb = _ops.build_create_namespace(request, name, id, code)
         return self._edge.call(_ops.CREATE_NAMESPACE, request_pb, timeout, metadata)
 
+    @rpc_method
     def list(
         self,
         *,
@@ -263,6 +335,7 @@ class NamespaceAPI:
         request_pb = _ops.build_list_namespaces(namespace_id)
         return self._edge.call(_ops.LIST_NAMESPACES, request_pb, timeout, metadata)
 
+    @rpc_method
     def get(
         self,
         *,
@@ -274,6 +347,7 @@ class NamespaceAPI:
         request_pb = _ops.build_list_namespaces(namespace_id, describe=True)
         return self._edge.call(_ops.DESCRIBE_NAMESPACES, request_pb, timeout, metadata)
 
+    @rpc_method
     def delete(
         self, namespace_id: str, *, timeout: float | None = None, metadata: CallerMetadata = None
     ) -> operations.ManagementDeleteNamespaceResponse:
@@ -281,6 +355,7 @@ class NamespaceAPI:
         request_pb = _ops.build_delete_namespace(namespace_id)
         return self._edge.call(_ops.DELETE_NAMESPACE, request_pb, timeout, metadata)
 
+    @rpc_method
     def get_metadata(
         self,
         request: operations.ManagementGetNamespaceMetadataRequest | None = None,
@@ -293,6 +368,7 @@ class NamespaceAPI:
         op, kind = _ops.GET_NAMESPACE_METADATA, _ops.GET_NAMESPACE_METADATA_KIND
         return self._edge.call(op, kind.build(op, request, metadata_key, UNSET), timeout, metadata)
 
+    @rpc_method
     def insert_metadata(
         self,
         request: operations.ManagementInsertNamespaceMetadataRequest | None = None,
@@ -306,6 +382,7 @@ class NamespaceAPI:
         op, kind = _ops.INSERT_NAMESPACE_METADATA, _ops.INSERT_NAMESPACE_METADATA_KIND
         return self._edge.call(op, kind.build(op, request, metadata_key, value), timeout, metadata)
 
+    @rpc_method
     def update_metadata(
         self,
         request: operations.ManagementUpdateNamespaceMetadataRequest | None = None,
@@ -320,13 +397,10 @@ class NamespaceAPI:
         return self._edge.call(op, kind.build(op, request, metadata_key, value), timeout, metadata)
 
 
-class AuthAPI:
+class _AuthOps(_APIBase):
     """The token exchange, for callers who need the access token itself."""
 
-    def __init__(self, edge: SyncEdge, credentials: ClientCredentialsAuth | None) -> None:
-        self._edge = edge
-        self._credentials = credentials
-
+    @rpc_method
     def get_access_token(
         self,
         request: shared.GetAccessTokenRequest | None = None,
@@ -337,12 +411,43 @@ class AuthAPI:
         metadata: CallerMetadata = None,
     ) -> operations.AuthGetAccessTokenResponse:
         """Exchange client credentials (default: this client's) for an access token."""
-        default = self._credentials._request if self._credentials else None
+        default = self._client_credentials._request if self._client_credentials else None
         request_pb = _ops.build_access_token_request(request, client_id, client_secret, default)
         return self._edge.call(_ops.GET_ACCESS_TOKEN, request_pb, timeout, metadata)
 
 
-class Tigris(_ClientBase):
+class UserAPI(_UserOps, _SyncAPI):
+    """User metadata: one JSON value per (namespace, user, key); the user comes from the token."""
+
+
+class NamespaceAPI(_NamespaceOps, _SyncAPI):
+    """Namespaces, and metadata shared by everyone in the caller's namespace."""
+
+
+class AuthAPI(_AuthOps, _SyncAPI):
+    """The token exchange, for callers who need the access token itself."""
+
+
+class AsyncUserAPI(_UserOps, _AsyncAPI):
+    """`UserAPI` for asyncio: the same methods, awaitable."""
+
+
+class AsyncNamespaceAPI(_NamespaceOps, _AsyncAPI):
+    """`NamespaceAPI` for asyncio: the same methods, awaitable."""
+
+
+class AsyncAuthAPI(_AuthOps, _AsyncAPI):
+    """`AuthAPI` for asyncio."""
+
+
+class _HealthOps(_APIBase):
+    @rpc_method
+    def health(self, *, timeout: float | None = None, metadata: CallerMetadata = None) -> bool:
+        """True when the server answers its health check with OK; SDKError otherwise."""
+        return self._edge.call(_ops.HEALTH, _ops.HEALTH_REQUEST, timeout, metadata)
+
+
+class Tigris(_ClientBase, _HealthOps, _SyncAPI):
     """A Tigris Management API client over one long-lived gRPC channel.
 
     Thread-safe: share one instance. ``with Tigris(...) as s:`` closes it on exit.
@@ -358,7 +463,7 @@ class Tigris(_ClientBase):
         self._owns_channel = channel is None
         if channel is None:
             assert settings.target is not None
-            credentials = self._credentials()
+            credentials = self._channel_credentials()
             address, options = settings.target.address, list(settings.options)
             channel = (
                 grpc.secure_channel(address, credentials, options)
@@ -383,10 +488,6 @@ class Tigris(_ClientBase):
         self.namespace = NamespaceAPI(self._edge)
         self.auth = AuthAPI(self._edge, settings.credentials)
 
-    def health(self, *, timeout: float | None = None, metadata: CallerMetadata = None) -> bool:
-        """True when the server answers its health check with OK; SDKError otherwise."""
-        return self._edge.call(_ops.HEALTH, _ops.HEALTH_REQUEST, timeout, metadata)
-
     def close(self) -> None:
         """Close the channel (unless it was injected). Calls after this raise RuntimeError."""
         if self._owns_channel:
@@ -399,165 +500,7 @@ class Tigris(_ClientBase):
         self.close()
 
 
-# --- Async -----------------------------------------------------------------------------------------
-
-
-class AsyncUserAPI:
-    """`UserAPI` for asyncio: the same methods, awaitable."""
-
-    def __init__(self, edge: AsyncEdge) -> None:
-        self._edge = edge
-
-    async def get_metadata(
-        self,
-        request: operations.ManagementGetUserMetadataRequest | None = None,
-        *,
-        metadata_key: str | None = None,
-        timeout: float | None = None,
-        metadata: CallerMetadata = None,
-    ) -> operations.ManagementGetUserMetadataResponse:
-        """Read a key; ``get_user_metadata_response.value`` is None when it has no value."""
-        op, kind = _ops.GET_USER_METADATA, _ops.GET_USER_METADATA_KIND
-        return await self._edge.call(op, kind.build(op, request, metadata_key, UNSET), timeout, metadata)
-
-    async def insert_metadata(
-        self,
-        request: operations.ManagementInsertUserMetadataRequest | None = None,
-        *,
-        metadata_key: str | None = None,
-        value: Any = UNSET,
-        timeout: float | None = None,
-        metadata: CallerMetadata = None,
-    ) -> operations.ManagementInsertUserMetadataResponse:
-        """Store a new key. The server refuses an existing key with INTERNAL (InternalServerError)."""
-        op, kind = _ops.INSERT_USER_METADATA, _ops.INSERT_USER_METADATA_KIND
-        return await self._edge.call(op, kind.build(op, request, metadata_key, value), timeout, metadata)
-
-    async def update_metadata(
-        self,
-        request: operations.ManagementUpdateUserMetadataRequest | None = None,
-        *,
-        metadata_key: str | None = None,
-        value: Any = UNSET,
-        timeout: float | None = None,
-        metadata: CallerMetadata = None,
-    ) -> operations.ManagementUpdateUserMetadataResponse:
-        """Store a key's value, creating the key if it is missing (an upsert)."""
-        op, kind = _ops.UPDATE_USER_METADATA, _ops.UPDATE_USER_METADATA_KIND
-        return await self._edge.call(op, kind.build(op, request, metadata_key, value), timeout, metadata)
-
-
-class AsyncNamespaceAPI:
-    """`NamespaceAPI` for asyncio: the same methods, awaitable."""
-
-    def __init__(self, edge: AsyncEdge) -> None:
-        self._edge = edge
-
-    async def create(
-        self,
-        request: shared.CreateNamespaceRequest | None = None,
-        *,
-        name: str | None = None,
-        id: str | None = None,
-        code: int | None = None,
-        timeout: float | None = None,
-        metadata: CallerMetadata = None,
-    ) -> operations.CreateNamespaceResponse:
-        """Create a namespace; ``code`` and ``id`` are chosen by the server when omitted."""
-        request_pb = _ops.build_create_namespace(request, name, id, code)
-        return await self._edge.call(_ops.CREATE_NAMESPACE, request_pb, timeout, metadata)
-
-    async def list(
-        self,
-        *,
-        namespace_id: str | None = None,
-        timeout: float | None = None,
-        metadata: CallerMetadata = None,
-    ) -> operations.ManagementListNamespacesResponse:
-        """List namespaces (or just ``namespace_id``)."""
-        request_pb = _ops.build_list_namespaces(namespace_id)
-        return await self._edge.call(_ops.LIST_NAMESPACES, request_pb, timeout, metadata)
-
-    async def get(
-        self,
-        *,
-        namespace_id: str | None = None,
-        timeout: float | None = None,
-        metadata: CallerMetadata = None,
-    ) -> operations.ManagementDescribeNamespacesResponse:
-        """Describe namespaces: ``describe_namespaces_response.data.details`` is JSON text."""
-        request_pb = _ops.build_list_namespaces(namespace_id, describe=True)
-        return await self._edge.call(_ops.DESCRIBE_NAMESPACES, request_pb, timeout, metadata)
-
-    async def delete(
-        self, namespace_id: str, *, timeout: float | None = None, metadata: CallerMetadata = None
-    ) -> operations.ManagementDeleteNamespaceResponse:
-        """Delete a namespace and everything in it."""
-        request_pb = _ops.build_delete_namespace(namespace_id)
-        return await self._edge.call(_ops.DELETE_NAMESPACE, request_pb, timeout, metadata)
-
-    async def get_metadata(
-        self,
-        request: operations.ManagementGetNamespaceMetadataRequest | None = None,
-        *,
-        metadata_key: str | None = None,
-        timeout: float | None = None,
-        metadata: CallerMetadata = None,
-    ) -> operations.ManagementGetNamespaceMetadataResponse:
-        """Read a namespace key; ``value`` is None when it has no value."""
-        op, kind = _ops.GET_NAMESPACE_METADATA, _ops.GET_NAMESPACE_METADATA_KIND
-        return await self._edge.call(op, kind.build(op, request, metadata_key, UNSET), timeout, metadata)
-
-    async def insert_metadata(
-        self,
-        request: operations.ManagementInsertNamespaceMetadataRequest | None = None,
-        *,
-        metadata_key: str | None = None,
-        value: Any = UNSET,
-        timeout: float | None = None,
-        metadata: CallerMetadata = None,
-    ) -> operations.ManagementInsertNamespaceMetadataResponse:
-        """Store a new namespace key; an existing key is refused with INTERNAL."""
-        op, kind = _ops.INSERT_NAMESPACE_METADATA, _ops.INSERT_NAMESPACE_METADATA_KIND
-        return await self._edge.call(op, kind.build(op, request, metadata_key, value), timeout, metadata)
-
-    async def update_metadata(
-        self,
-        request: operations.ManagementUpdateNamespaceMetadataRequest | None = None,
-        *,
-        metadata_key: str | None = None,
-        value: Any = UNSET,
-        timeout: float | None = None,
-        metadata: CallerMetadata = None,
-    ) -> operations.ManagementUpdateNamespaceMetadataResponse:
-        """Store a namespace key's value, creating it if missing (an upsert)."""
-        op, kind = _ops.UPDATE_NAMESPACE_METADATA, _ops.UPDATE_NAMESPACE_METADATA_KIND
-        return await self._edge.call(op, kind.build(op, request, metadata_key, value), timeout, metadata)
-
-
-class AsyncAuthAPI:
-    """`AuthAPI` for asyncio."""
-
-    def __init__(self, edge: AsyncEdge, credentials: ClientCredentialsAuth | None) -> None:
-        self._edge = edge
-        self._credentials = credentials
-
-    async def get_access_token(
-        self,
-        request: shared.GetAccessTokenRequest | None = None,
-        *,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        timeout: float | None = None,
-        metadata: CallerMetadata = None,
-    ) -> operations.AuthGetAccessTokenResponse:
-        """Exchange client credentials (default: this client's) for an access token."""
-        default = self._credentials._request if self._credentials else None
-        request_pb = _ops.build_access_token_request(request, client_id, client_secret, default)
-        return await self._edge.call(_ops.GET_ACCESS_TOKEN, request_pb, timeout, metadata)
-
-
-class AsyncTigris(_ClientBase):
+class AsyncTigris(_ClientBase, _HealthOps, _AsyncAPI):
     """`Tigris` for asyncio services, on grpc.aio: the same constructor and sub-clients, awaitable.
 
     The channel is opened on the first call, inside the running event loop, and belongs to that
@@ -572,15 +515,16 @@ class AsyncTigris(_ClientBase):
             if channel is not None:
                 return channel
             assert settings.target is not None
-            credentials = self._credentials()
+            credentials = self._channel_credentials()
             address, options = settings.target.address, list(settings.options)
             if credentials:
                 return grpc.aio.secure_channel(address, credentials, options)
             return grpc.aio.insecure_channel(address, options)
 
-        self._edge = AsyncEdge(make_channel, settings.auth, settings.timeout)
+        self._async_edge = AsyncEdge(make_channel, settings.auth, settings.timeout)
+        self._edge = self._async_edge  # type: ignore[assignment]  # see rpc_method
         if settings.credentials is not None:
-            edge = self._edge
+            edge = self._async_edge
 
             async def fetch_token(
                 request: auth_pb2.GetAccessTokenRequest,
@@ -593,18 +537,14 @@ class AsyncTigris(_ClientBase):
                     raise token_error(exc) from exc
 
             settings.credentials._fetch_async = fetch_token
-        self.user = AsyncUserAPI(self._edge)
-        self.namespace = AsyncNamespaceAPI(self._edge)
-        self.auth = AsyncAuthAPI(self._edge, settings.credentials)
-
-    async def health(self, *, timeout: float | None = None, metadata: CallerMetadata = None) -> bool:
-        """True when the server answers its health check with OK; SDKError otherwise."""
-        return await self._edge.call(_ops.HEALTH, _ops.HEALTH_REQUEST, timeout, metadata)
+        self.user = AsyncUserAPI(self._async_edge)
+        self.namespace = AsyncNamespaceAPI(self._async_edge)
+        self.auth = AsyncAuthAPI(self._async_edge, settings.credentials)
 
     async def close(self) -> None:
         """Close the channel (unless it was injected). Calls after this raise RuntimeError."""
         if self._owns_channel:
-            await self._edge.close()
+            await self._async_edge.close()
 
     async def __aenter__(self) -> AsyncTigris:
         return self
