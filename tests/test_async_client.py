@@ -603,3 +603,15 @@ def test_constructed_outside_an_event_loop_no_warning_and_no_io() -> None:
 def test_async_tigris_is_exported_with_the_sync_constructor() -> None:
     assert tigris_grpc.AsyncTigris is AsyncTigris
     assert inspect.signature(AsyncTigris) == inspect.signature(Tigris)
+
+
+def test_a_client_used_from_a_second_event_loop_says_so(tigris_server: LocalTigrisServer) -> None:
+    """grpc.aio channels belong to one loop; a second loop gets a plain RuntimeError, not grpc's."""
+    client = AsyncTigris(bearer_auth=tigris_server.mint_token("loops"), server_url=tigris_server.url)
+
+    async def read() -> object:
+        return (await client.user.get_metadata(metadata_key="k")).get_user_metadata_response
+
+    assert asyncio.run(read()) is not None
+    with pytest.raises(RuntimeError, match="event loop"):
+        asyncio.run(read())

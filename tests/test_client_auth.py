@@ -24,6 +24,7 @@ from _fake_server import (
     FakeServer,
     Forward,
     Reply,
+    Sleep,
     fake_server,
 )
 
@@ -536,3 +537,51 @@ def test_no_secret_or_token_in_reprs_errors_or_logs(
     for secret in secrets:
         assert secret not in joined
         assert secret not in caplog.text
+
+
+def _slow_refusal(request: bytes, context: grpc.ServicerContext) -> bytes:
+    """GetAccessToken that takes a while to say no, so that callers pile up behind it."""
+    time.sleep(0.3)
+    context.abort(UNAUTHENTICATED, "Invalid credentials")
+
+
+def test_callers_waiting_for_a_failed_fetch_share_its_error(fake: FakeServer) -> None:
+    """32 threads arriving together with bad credentials: one fetch, not 32 in a row."""
+    fake.on(GET_ACCESS_TOKEN, _slow_refusal)
+    client = tigris.Tigris(client_id="app", client_secret=SECRET, server_url=fake.url)
+    barrier = threading.Barrier(32)
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        barrier.wait()
+        try:
+            client.user.get_metadata(metadata_key="k")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(32)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    elapsed = time.monotonic() - started
+    assert len(errors) == 32
+    assert all(isinstance(e, tigris.UnauthenticatedError) and e.status_code == 401 for e in errors)
+    assert all("could not obtain an access token" in e.message for e in errors)  # type: ignore[attr-defined]
+    assert len(fake.calls_to(GET_ACCESS_TOKEN)) <= 3
+    assert elapsed < 5, "the waiters fetched one after another"
+    assert not fake.calls_to(GET_USER_METADATA)
+
+
+def test_a_calls_timeout_also_bounds_its_token_fetch(fake: FakeServer) -> None:
+    """A call with timeout=0.5 whose token fetch hangs ends after about 0.5 s, not the client's 10 s."""
+    fake.on(GET_ACCESS_TOKEN, Sleep(30))
+    client = tigris.Tigris(client_id="app", client_secret=SECRET, server_url=fake.url, timeout=10)
+    started = time.monotonic()
+    with pytest.raises(tigris.DeadlineExceededError) as caught:
+        client.user.get_metadata(metadata_key="k", timeout=0.5)
+    assert time.monotonic() - started < 3
+    assert caught.value.status_code == 504
+    assert "could not obtain an access token" in caught.value.message
+    client.close()

@@ -11,6 +11,7 @@ Tokens never appear in reprs, logs or error text.
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import logging
 import random
@@ -67,11 +68,12 @@ class _Auth:
     #: Whether `invalidate` can produce a new token (client credentials).
     refreshable = False
 
-    def metadata(self) -> Metadata:
+    def metadata(self, deadline: float | None = None) -> Metadata:
+        """The metadata for a call; ``deadline`` bounds any token fetch it has to make (seconds)."""
         raise NotImplementedError
 
-    async def metadata_async(self) -> Metadata:
-        return self.metadata()
+    async def metadata_async(self, deadline: float | None = None) -> Metadata:
+        return self.metadata(deadline)
 
     def invalidate(self, used: Metadata) -> None:
         """The server rejected ``used``; forget it so the next call fetches a new token."""
@@ -83,7 +85,7 @@ class _Auth:
 class _NoAuth(_Auth):
     static: Metadata | None = ()
 
-    def metadata(self) -> Metadata:
+    def metadata(self, deadline: float | None = None) -> Metadata:
         return ()
 
 
@@ -91,7 +93,7 @@ class _StaticAuth(_Auth):
     def __init__(self, token: str) -> None:
         self.static = bearer_metadata(token)
 
-    def metadata(self) -> Metadata:
+    def metadata(self, deadline: float | None = None) -> Metadata:
         assert self.static is not None
         return self.static
 
@@ -102,7 +104,7 @@ class _ProviderAuth(_Auth):
     def __init__(self, provider: AsyncTokenProvider) -> None:
         self._provider = provider
 
-    def metadata(self) -> Metadata:
+    def metadata(self, deadline: float | None = None) -> Metadata:
         token = self._provider()
         if inspect.isawaitable(token):
             # Close it so Python does not warn about a never-awaited coroutine.
@@ -112,7 +114,7 @@ class _ProviderAuth(_Auth):
             raise TypeError("this token provider is async: use it with AsyncTigris")
         return bearer_metadata(token)
 
-    async def metadata_async(self) -> Metadata:
+    async def metadata_async(self, deadline: float | None = None) -> Metadata:
         token = self._provider()
         if inspect.isawaitable(token):
             token = await token
@@ -148,8 +150,10 @@ class ClientCredentialsAuth(_Auth):
         self,
         client_id: str,
         client_secret: str,
-        fetch: Callable[[auth_pb2.GetAccessTokenRequest], auth_pb2.GetAccessTokenResponse] | None = None,
-        fetch_async: Callable[[auth_pb2.GetAccessTokenRequest], Awaitable[auth_pb2.GetAccessTokenResponse]]
+        fetch: Callable[[auth_pb2.GetAccessTokenRequest, float | None], auth_pb2.GetAccessTokenResponse] | None = None,
+        fetch_async: Callable[
+            [auth_pb2.GetAccessTokenRequest, float | None], Awaitable[auth_pb2.GetAccessTokenResponse]
+        ]
         | None = None,
     ) -> None:
         for name, value in (("client_id", client_id), ("client_secret", client_secret)):
@@ -159,9 +163,14 @@ class ClientCredentialsAuth(_Auth):
         self._request = auth_pb2.GetAccessTokenRequest(
             grant_type=auth_pb2.CLIENT_CREDENTIALS, client_id=client_id, client_secret=client_secret
         )
+        #: ``fetch(request, deadline)``: one GetAccessToken call, raising SDKError on failure.
         self._fetch = fetch
         self._fetch_async = fetch_async
         self._cached: _Cached | None = None
+        # Fetch attempts so far, and the error of the last one if it failed: callers that were
+        # waiting while a fetch failed share its error instead of each asking the server again.
+        self._attempts = 0
+        self._failure: SDKError | None = None
         self._lock = threading.Lock()
         self._async_lock: asyncio.Lock | None = None
         #: How many tokens were fetched: for tests and diagnostics.
@@ -170,14 +179,14 @@ class ClientCredentialsAuth(_Auth):
     def __repr__(self) -> str:
         return f"<ClientCredentialsAuth client_id={self.client_id!r}>"
 
-    def _store(self, response: auth_pb2.GetAccessTokenResponse) -> _Cached:
+    def _store(self, response: auth_pb2.GetAccessTokenResponse, requested_at: float) -> _Cached:
         if not response.access_token or response.expires_in <= 0:
             raise make_error("INTERNAL", f"{_TOKEN_ERROR}: the server sent no usable token")
-        now = time.monotonic()
+        # The lifetime runs from when we asked, not when the answer arrived: never overestimate it.
         cached = _Cached(
             bearer_metadata(response.access_token),
-            now + max(0.0, response.expires_in - _refresh_lead(response.expires_in)),
-            now + response.expires_in,
+            requested_at + max(0.0, response.expires_in - _refresh_lead(response.expires_in)),
+            requested_at + response.expires_in,
         )
         self._cached = cached
         self.fetch_count += 1
@@ -186,11 +195,15 @@ class ClientCredentialsAuth(_Auth):
     def _still_valid(self, seen: _Cached | None) -> bool:
         return seen is not None and time.monotonic() < seen.expires_at
 
-    def _fresh(self, seen: _Cached | None) -> Metadata | None:
-        """The cached metadata if it is fresh and not the one the caller saw go stale."""
+    def _settled(self, seen: _Cached | None, arrived: int) -> Metadata | None:
+        """What a caller that waited for the lock gets without fetching: a token fetched while it
+        waited, or the error of a fetch that failed while it waited."""
         cached = self._cached
         if cached is not None and cached is not seen and time.monotonic() < cached.refresh_at:
             return cached.metadata
+        failure = self._failure
+        if failure is not None and self._attempts > arrived:
+            return self._fetch_failed(seen, copy.copy(failure))
         return None
 
     def _fetch_failed(self, seen: _Cached | None, exc: SDKError) -> Metadata:
@@ -200,10 +213,11 @@ class ClientCredentialsAuth(_Auth):
             return seen.metadata
         raise exc
 
-    def metadata(self) -> Metadata:
+    def metadata(self, deadline: float | None = None) -> Metadata:
         seen = self._cached
         if seen is not None and time.monotonic() < seen.refresh_at:
             return seen.metadata
+        arrived = self._attempts
         if self._still_valid(seen):
             if not self._lock.acquire(blocking=False):
                 assert seen is not None
@@ -211,37 +225,48 @@ class ClientCredentialsAuth(_Auth):
         else:
             self._lock.acquire()
         try:
-            fresh = self._fresh(seen)
-            if fresh is not None:
-                return fresh
+            settled = self._settled(seen, arrived)
+            if settled is not None:
+                return settled
             if self._fetch is None:
                 raise RuntimeError("this client-credentials source has no synchronous fetcher")
+            requested_at = time.monotonic()
+            self._attempts += 1
             try:
-                return self._store(self._fetch(self._request)).metadata
+                answer = self._store(self._fetch(self._request, deadline), requested_at)
             except SDKError as exc:
+                self._failure = exc
                 return self._fetch_failed(seen, exc)
+            self._failure = None
+            return answer.metadata
         finally:
             self._lock.release()
 
-    async def metadata_async(self) -> Metadata:
+    async def metadata_async(self, deadline: float | None = None) -> Metadata:
         seen = self._cached
         if seen is not None and time.monotonic() < seen.refresh_at:
             return seen.metadata
+        arrived = self._attempts
         if self._async_lock is None:
             self._async_lock = asyncio.Lock()
         if self._async_lock.locked() and self._still_valid(seen):
             assert seen is not None
             return seen.metadata  # another task is refreshing
         async with self._async_lock:
-            fresh = self._fresh(seen)
-            if fresh is not None:
-                return fresh
+            settled = self._settled(seen, arrived)
+            if settled is not None:
+                return settled
             if self._fetch_async is None:
                 raise RuntimeError("this client-credentials source has no asynchronous fetcher")
+            requested_at = time.monotonic()
+            self._attempts += 1
             try:
-                return self._store(await self._fetch_async(self._request)).metadata
+                answer = self._store(await self._fetch_async(self._request, deadline), requested_at)
             except SDKError as exc:
+                self._failure = exc
                 return self._fetch_failed(seen, exc)
+            self._failure = None
+            return answer.metadata
 
     def invalidate(self, used: Metadata) -> None:
         cached = self._cached

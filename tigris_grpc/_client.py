@@ -117,6 +117,11 @@ def _resolve(  # noqa: PLR0917 - the constructor's arguments, in its order
     )
 
 
+def _fetch_deadline(client_timeout: float, call_deadline: float | None) -> float:
+    """A token fetch made for a call must not outlive that call's deadline."""
+    return client_timeout if call_deadline is None else min(client_timeout, call_deadline)
+
+
 class _ClientBase:
     """Construction shared by `Tigris` and `AsyncTigris`. No network I/O happens here."""
 
@@ -476,10 +481,10 @@ class Tigris(_ClientBase, _HealthOps, _SyncAPI):
             fetch = self._edge._calls[_ops.GET_ACCESS_TOKEN.index]
 
             def fetch_token(
-                request: auth_pb2.GetAccessTokenRequest,
+                request: auth_pb2.GetAccessTokenRequest, deadline: float | None
             ) -> auth_pb2.GetAccessTokenResponse:
                 try:
-                    return fetch(request, timeout=settings.timeout)  # type: ignore[no-any-return]
+                    return fetch(request, timeout=_fetch_deadline(settings.timeout, deadline))  # type: ignore[no-any-return]
                 except grpc.RpcError as exc:
                     raise token_error(exc) from exc
 
@@ -527,12 +532,12 @@ class AsyncTigris(_ClientBase, _HealthOps, _AsyncAPI):
             edge = self._async_edge
 
             async def fetch_token(
-                request: auth_pb2.GetAccessTokenRequest,
+                request: auth_pb2.GetAccessTokenRequest, deadline: float | None
             ) -> auth_pb2.GetAccessTokenResponse:
                 # Through the edge's own callable table, without auth and with no retry on 401.
-                call = (edge._calls or edge._open())[_ops.GET_ACCESS_TOKEN.index]
+                call = edge.callables()[_ops.GET_ACCESS_TOKEN.index]
                 try:
-                    return await call(request, timeout=settings.timeout)  # type: ignore[no-any-return]
+                    return await call(request, timeout=_fetch_deadline(settings.timeout, deadline))  # type: ignore[no-any-return]
                 except grpc.aio.AioRpcError as exc:
                     raise token_error(exc) from exc
 

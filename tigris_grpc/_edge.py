@@ -7,6 +7,7 @@ An UNAUTHENTICATED answer to a refreshable token triggers one refresh and one re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -74,13 +75,13 @@ class SyncEdge(_EdgeBase):
         self._channel = channel
         self._calls = _callables(channel)
 
-    def metadata(self, op: Op[Any], caller: CallerMetadata) -> Metadata:
+    def metadata(self, op: Op[Any], caller: CallerMetadata, deadline: float | None = None) -> Metadata:
         if not op.needs_auth:
             return tuple(caller or ())
         static = self._auth.static
         if static is not None and not caller:
             return static
-        return merge_metadata(self._auth.metadata(), caller)
+        return merge_metadata(self._auth.metadata(deadline), caller)
 
     def call(self, op: Op[_R], request: Message, timeout: float | None, caller: CallerMetadata) -> _R:
         """Perform ``op`` and return its parsed answer; raise SDKError on failure."""
@@ -89,7 +90,7 @@ class SyncEdge(_EdgeBase):
         deadline = self._deadline(timeout)
         if caller is not None:
             caller = check_metadata(caller)
-        sent = self.metadata(op, caller)
+        sent = self.metadata(op, caller, deadline)
         call = self._calls[op.index]
         try:
             return op.parse(call(request, timeout=deadline, metadata=sent))
@@ -98,7 +99,7 @@ class SyncEdge(_EdgeBase):
                 return self._failed(op, request, exc)
             self._auth.invalidate(sent)
             try:
-                return op.parse(call(request, timeout=deadline, metadata=self.metadata(op, caller)))
+                return op.parse(call(request, timeout=deadline, metadata=self.metadata(op, caller, deadline)))
             except grpc.RpcError as again:
                 return self._failed(op, request, again)
         except ValueError:
@@ -119,21 +120,35 @@ class AsyncEdge(_EdgeBase):
         self._make_channel = make_channel
         self._channel: grpc.aio.Channel | None = None
         self._calls: list[Any] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _open(self) -> list[Any]:
+    def callables(self) -> list[Any]:
+        """The callables of this loop's channel, opening it on first use.
+
+        A grpc.aio channel belongs to the loop it was made in; using it from another fails deep
+        inside grpc, so say so plainly instead.
+        """
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return self._calls
         if self._closed:
             raise RuntimeError(_CLOSED)
+        if self._loop is not None:
+            raise RuntimeError(
+                "this AsyncTigris is bound to the event loop of its first call; make one client per event loop"
+            )
         self._channel = self._make_channel()
         self._calls = _callables(self._channel)
+        self._loop = loop
         return self._calls
 
-    async def metadata(self, op: Op[Any], caller: CallerMetadata) -> Metadata:
+    async def metadata(self, op: Op[Any], caller: CallerMetadata, deadline: float | None = None) -> Metadata:
         if not op.needs_auth:
             return tuple(caller or ())
         static = self._auth.static
         if static is not None and not caller:
             return static
-        return merge_metadata(await self._auth.metadata_async(), caller)
+        return merge_metadata(await self._auth.metadata_async(deadline), caller)
 
     async def call(self, op: Op[_R], request: Message, timeout: float | None, caller: CallerMetadata) -> _R:
         """Perform ``op`` and return its parsed answer; raise SDKError on failure."""
@@ -142,10 +157,12 @@ class AsyncEdge(_EdgeBase):
         deadline = self._deadline(timeout)
         if caller is not None:
             caller = check_metadata(caller)
+        call = self.callables()[op.index]
         static = self._auth.static
         # A fixed token and no caller metadata (the common case) need no coroutine per call.
-        sent = static if static is not None and op.needs_auth and not caller else await self.metadata(op, caller)
-        call = (self._calls or self._open())[op.index]
+        sent = (
+            static if static is not None and op.needs_auth and not caller else await self.metadata(op, caller, deadline)
+        )
         try:
             return op.parse(await call(request, timeout=deadline, metadata=sent))
         except grpc.aio.AioRpcError as exc:
@@ -153,7 +170,8 @@ class AsyncEdge(_EdgeBase):
                 return self._failed(op, request, exc)
             self._auth.invalidate(sent)
             try:
-                return op.parse(await call(request, timeout=deadline, metadata=await self.metadata(op, caller)))
+                again_sent = await self.metadata(op, caller, deadline)
+                return op.parse(await call(request, timeout=deadline, metadata=again_sent))
             except grpc.aio.AioRpcError as again:
                 return self._failed(op, request, again)
         except grpc.aio.UsageError:
