@@ -585,3 +585,21 @@ def test_a_calls_timeout_also_bounds_its_token_fetch(fake: FakeServer) -> None:
     assert caught.value.status_code == 504
     assert "could not obtain an access token" in caught.value.message
     client.close()
+
+
+def test_the_secret_stays_out_of_tracebacks_with_locals(fake: FakeServer) -> None:
+    """Error reporters that capture local variables (and `traceback` with capture_locals) show the
+    request objects our frames hold: none of them may print the client secret. (A secret the caller
+    passes as an argument is in the caller's own frames; that is theirs to guard.)"""
+    fake.on(GET_ACCESS_TOKEN, Abort(UNAUTHENTICATED, "Invalid credentials"))
+    client = tigris.Tigris(client_id="app", client_secret=SECRET, server_url=fake.url)
+    for call in (
+        lambda: client.user.get_metadata(metadata_key="k"),
+        client.auth.get_access_token,  # the client's own credentials
+    ):
+        with pytest.raises(tigris.UnauthenticatedError) as caught:
+            call()
+        shown = "".join(traceback.TracebackException.from_exception(caught.value, capture_locals=True).format())
+        assert "client_secret=<hidden>" in shown
+        assert SECRET not in shown
+    client.close()

@@ -24,6 +24,7 @@ import grpc
 import grpc.aio
 
 from tigris_grpc._errors import SDKError, from_grpc_error, make_error
+from tigris_grpc._ops import TokenRequest
 from tigris_grpc._pb import auth_pb2
 
 _log = logging.getLogger("tigris_grpc")
@@ -150,19 +151,14 @@ class ClientCredentialsAuth(_Auth):
         self,
         client_id: str,
         client_secret: str,
-        fetch: Callable[[auth_pb2.GetAccessTokenRequest, float | None], auth_pb2.GetAccessTokenResponse] | None = None,
-        fetch_async: Callable[
-            [auth_pb2.GetAccessTokenRequest, float | None], Awaitable[auth_pb2.GetAccessTokenResponse]
-        ]
-        | None = None,
+        fetch: Callable[[TokenRequest, float | None], auth_pb2.GetAccessTokenResponse] | None = None,
+        fetch_async: Callable[[TokenRequest, float | None], Awaitable[auth_pb2.GetAccessTokenResponse]] | None = None,
     ) -> None:
         for name, value in (("client_id", client_id), ("client_secret", client_secret)):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name} must be a non-empty string")
         self.client_id = client_id
-        self._request = auth_pb2.GetAccessTokenRequest(
-            grant_type=auth_pb2.CLIENT_CREDENTIALS, client_id=client_id, client_secret=client_secret
-        )
+        self.request = TokenRequest(client_id, client_secret)
         #: ``fetch(request, deadline)``: one GetAccessToken call, raising SDKError on failure.
         self._fetch = fetch
         self._fetch_async = fetch_async
@@ -233,7 +229,7 @@ class ClientCredentialsAuth(_Auth):
             requested_at = time.monotonic()
             self._attempts += 1
             try:
-                answer = self._store(self._fetch(self._request, deadline), requested_at)
+                answer = self._store(self._fetch(self.request, deadline), requested_at)
             except SDKError as exc:
                 self._failure = exc
                 return self._fetch_failed(seen, exc)
@@ -261,7 +257,7 @@ class ClientCredentialsAuth(_Auth):
             requested_at = time.monotonic()
             self._attempts += 1
             try:
-                answer = self._store(await self._fetch_async(self._request, deadline), requested_at)
+                answer = self._store(await self._fetch_async(self.request, deadline), requested_at)
             except SDKError as exc:
                 self._failure = exc
                 return self._fetch_failed(seen, exc)

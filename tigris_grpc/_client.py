@@ -416,7 +416,7 @@ class _AuthOps(_APIBase):
         metadata: CallerMetadata = None,
     ) -> operations.AuthGetAccessTokenResponse:
         """Exchange client credentials (default: this client's) for an access token."""
-        default = self._client_credentials._request if self._client_credentials else None
+        default = self._client_credentials.request if self._client_credentials else None
         request_pb = _ops.build_access_token_request(request, client_id, client_secret, default)
         return self._edge.call(_ops.GET_ACCESS_TOKEN, request_pb, timeout, metadata)
 
@@ -480,9 +480,7 @@ class Tigris(_ClientBase, _HealthOps, _SyncAPI):
         if settings.credentials is not None:
             fetch = self._edge._calls[_ops.GET_ACCESS_TOKEN.index]
 
-            def fetch_token(
-                request: auth_pb2.GetAccessTokenRequest, deadline: float | None
-            ) -> auth_pb2.GetAccessTokenResponse:
+            def fetch_token(request: _ops.TokenRequest, deadline: float | None) -> auth_pb2.GetAccessTokenResponse:
                 try:
                     return fetch(request, timeout=_fetch_deadline(settings.timeout, deadline))  # type: ignore[no-any-return]
                 except grpc.RpcError as exc:
@@ -532,7 +530,7 @@ class AsyncTigris(_ClientBase, _HealthOps, _AsyncAPI):
             edge = self._async_edge
 
             async def fetch_token(
-                request: auth_pb2.GetAccessTokenRequest, deadline: float | None
+                request: _ops.TokenRequest, deadline: float | None
             ) -> auth_pb2.GetAccessTokenResponse:
                 # Through the edge's own callable table, without auth and with no retry on 401.
                 call = edge.callables()[_ops.GET_ACCESS_TOKEN.index]

@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 
 from tigris_grpc._auth import Metadata, _Auth, merge_metadata
 from tigris_grpc._errors import SDKError, from_grpc_error
-from tigris_grpc._ops import ALL_OPS, Op, check_metadata, check_timeout
+from tigris_grpc._ops import ALL_OPS, Op, TokenRequest, check_metadata, check_timeout
 
 _R = TypeVar("_R")
 CallerMetadata = Sequence[tuple[str, str | bytes]] | None
@@ -28,7 +28,7 @@ def _callables(channel: Any) -> list[Any]:
     return [
         channel.unary_unary(
             op.path,
-            request_serializer=op.request_type.SerializeToString,
+            request_serializer=op.serialize or op.request_type.SerializeToString,
             response_deserializer=op.response_type.FromString,
             _registered_method=True,
         )
@@ -55,15 +55,17 @@ class _EdgeBase:
             and not any(key.lower() == "authorization" for key, _ in caller or ())
         )
 
-    def _failed(self, op: Op[_R], request: Message, exc: grpc.RpcError) -> _R:
+    def _failed(self, op: Op[_R], request: Message | TokenRequest, exc: grpc.RpcError) -> _R:
         """The answer for a failed call, or the SDKError to raise.
 
         One exception to "never read messages": servers older than Feb 2023 answered a missing
         metadata key with INTERNAL and exactly this text, where newer ones answer an empty value.
         """
         error = from_grpc_error(exc)
-        if op.missing is not None and error.code == "INTERNAL" and error.message == op.missing_message:
-            return op.parse(op.missing(request))
+        missing = op.missing
+        if missing is not None and error.code == "INTERNAL" and error.message == op.missing_message:
+            assert isinstance(request, Message)  # only metadata reads have a missing answer
+            return op.parse(missing(request))
         raise error from exc
 
 
@@ -83,7 +85,7 @@ class SyncEdge(_EdgeBase):
             return static
         return merge_metadata(self._auth.metadata(deadline), caller)
 
-    def call(self, op: Op[_R], request: Message, timeout: float | None, caller: CallerMetadata) -> _R:
+    def call(self, op: Op[_R], request: Message | TokenRequest, timeout: float | None, caller: CallerMetadata) -> _R:
         """Perform ``op`` and return its parsed answer; raise SDKError on failure."""
         if self._closed:  # before auth too: a token fetch on the closed channel would leak grpc's error
             raise RuntimeError(_CLOSED)
@@ -150,7 +152,9 @@ class AsyncEdge(_EdgeBase):
             return static
         return merge_metadata(await self._auth.metadata_async(deadline), caller)
 
-    async def call(self, op: Op[_R], request: Message, timeout: float | None, caller: CallerMetadata) -> _R:
+    async def call(
+        self, op: Op[_R], request: Message | TokenRequest, timeout: float | None, caller: CallerMetadata
+    ) -> _R:
         """Perform ``op`` and return its parsed answer; raise SDKError on failure."""
         if self._closed:  # before auth too: a token fetch on the closed channel would leak grpc's error
             raise RuntimeError(_CLOSED)

@@ -159,6 +159,8 @@ class Op(Generic[_R]):
     missing: Callable[[Message], Message] | None = None
     #: The exact message of that older server's answer.
     missing_message: str = ""
+    #: How a request becomes bytes, when not by ``request_type.SerializeToString``.
+    serialize: Callable[[Any], bytes] | None = None
     #: Position in the client's table of callables, set when the table is built.
     index: int = field(default=-1, compare=False)
 
@@ -365,12 +367,35 @@ DELETE_NAMESPACE: Op[operations.ManagementDeleteNamespaceResponse] = Op(
 # --- Auth and health -------------------------------------------------------------------------------
 
 
+class TokenRequest:
+    """A CLIENT_CREDENTIALS GetAccessTokenRequest that keeps its secret out of its repr.
+
+    A protobuf message prints every field, so the request would show the client secret wherever
+    local variables are shown: tracebacks with locals, debuggers, error reporters. This wrapper
+    is what travels through our frames instead; only grpc's serializer sees the message.
+    """
+
+    __slots__ = ("_message",)
+
+    def __init__(self, client_id: str, client_secret: str) -> None:
+        self._message = auth_pb2.GetAccessTokenRequest(
+            grant_type=auth_pb2.CLIENT_CREDENTIALS, client_id=client_id, client_secret=client_secret
+        )
+
+    def SerializeToString(self) -> bytes:
+        """The request's wire bytes."""
+        return self._message.SerializeToString()
+
+    def __repr__(self) -> str:
+        return f"<GetAccessTokenRequest client_id={self._message.client_id!r} client_secret=<hidden>>"
+
+
 def build_access_token_request(
     request: shared.GetAccessTokenRequest | None,
     client_id: str | None,
     client_secret: str | None,
-    default: auth_pb2.GetAccessTokenRequest | None,
-) -> auth_pb2.GetAccessTokenRequest:
+    default: TokenRequest | None,
+) -> TokenRequest:
     """A CLIENT_CREDENTIALS token request; with no arguments, the client's own credentials."""
     _either(request, client_id=client_id, client_secret=client_secret)
     if request is not None:
@@ -383,11 +408,7 @@ def build_access_token_request(
         if default is None:
             raise ValueError("client_id and client_secret are required (this client has none configured)")
         return default
-    return auth_pb2.GetAccessTokenRequest(
-        grant_type=auth_pb2.CLIENT_CREDENTIALS,
-        client_id=check_key(client_id, "client_id"),
-        client_secret=check_key(client_secret, "client_secret"),
-    )
+    return TokenRequest(check_key(client_id, "client_id"), check_key(client_secret, "client_secret"))
 
 
 def _parse_access_token(
@@ -413,6 +434,7 @@ GET_ACCESS_TOKEN: Op[operations.AuthGetAccessTokenResponse] = Op(
     auth_pb2.GetAccessTokenResponse,
     _parse_access_token,
     needs_auth=False,
+    serialize=TokenRequest.SerializeToString,
 )
 HEALTH: Op[bool] = Op(
     "/HealthAPI/Health",
