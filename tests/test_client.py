@@ -7,6 +7,7 @@ arrive and to answer with whatever a test needs.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -704,3 +705,31 @@ def test_a_malformed_token_is_refused_without_echoing_it() -> None:
     with pytest.raises(ValueError, match="bearer token") as caught:
         tigris.Tigris(bearer_auth="has space secret-part", server_url="127.0.0.1:1")
     assert "secret-part" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        b"[" * 5000 + b"]" * 5000,  # valid JSON, nested deeper than Python can decode
+        b"\xff\xfe not json",  # bytes another client stored as they were
+        b'{"half": ',
+    ],
+)
+def test_values_other_clients_stored_come_back_as_bytes(
+    fake: FakeServer, fake_client: tigris.Tigris, stored: bytes
+) -> None:
+    """Nothing is lost and nothing crashes: a value that cannot be read as JSON is returned raw."""
+    fake.on(GET_USER_METADATA, Reply(get_response(value=stored)))
+    body = fake_client.user.get_metadata(metadata_key="k").get_user_metadata_response
+    assert body is not None
+    assert body.value == stored
+
+
+@pytest.mark.parametrize("stored", [b' {"a": 1} ', b"\xef\xbb\xbf[1]", '"é"'.encode("utf-16")])
+def test_json_in_any_encoding_json_accepts_is_decoded(
+    fake: FakeServer, fake_client: tigris.Tigris, stored: bytes
+) -> None:
+    fake.on(GET_USER_METADATA, Reply(get_response(value=stored)))
+    body = fake_client.user.get_metadata(metadata_key="k").get_user_metadata_response
+    assert body is not None
+    assert body.value == json.loads(stored)

@@ -248,13 +248,16 @@ def test_a_failed_refresh_does_not_poison_the_cache(fake: FakeServer, clock: Fak
         fake.on(GET_ACCESS_TOKEN, Abort(grpc.StatusCode.UNAVAILABLE, "token service down"))
         clock.now += 40
         s.user.get_metadata(metadata_key="k")
+        attempts = len(fake.calls_to(GET_ACCESS_TOKEN))
         clock.now += 1
         s.user.get_metadata(metadata_key="k")
         assert bearers(fake)[-2:] == ["Bearer tok-1", "Bearer tok-1"]
+        # The failed service is not asked again by every call: the next attempt waits a little.
+        assert len(fake.calls_to(GET_ACCESS_TOKEN)) == attempts
 
-        # The service is back: the next call refreshes.
+        # The service is back: once that short pause (at most 5 s) is over, the next call refreshes.
         fake.on(GET_ACCESS_TOKEN, token_response("tok-2", expires_in=100))
-        clock.now += 1
+        clock.now += 5
         s.user.get_metadata(metadata_key="k")
         assert bearers(fake)[-1] == "Bearer tok-2"
 
@@ -307,6 +310,77 @@ def test_refreshed_before_a_whole_second_exp_cuts_the_lifetime(
         s.user.get_metadata(metadata_key="k")
     # Refreshed ahead of time: no call was refused and retried.
     assert bearers(fake) == ["Bearer tok-1", "Bearer tok-2"]
+
+
+def package_locals(exc: BaseException) -> str:
+    """The local variables of this package's frames in ``exc``'s traceback (and its causes), as an
+    error reporter that captures locals would show them."""
+    shown = []
+    te: traceback.TracebackException | None = traceback.TracebackException.from_exception(exc, capture_locals=True)
+    while te is not None:
+        shown += [repr(frame.locals) for frame in te.stack if "/tigris_grpc/" in frame.filename]
+        te = te.__cause__ or te.__context__
+    return "\n".join(shown)
+
+
+@pytest.mark.parametrize("caller", [None, [("x-request-id", "42")]])
+def test_forced_refresh_works_with_caller_metadata_too(fake: FakeServer, caller: list[tuple[str, str]] | None) -> None:
+    """Apps that send their own metadata on every call must recover from a 401 the same way."""
+
+    def only_tok_2(request: bytes, context: grpc.ServicerContext) -> bytes:
+        if dict(context.invocation_metadata()).get("authorization") != "Bearer tok-2":
+            context.abort(UNAUTHENTICATED, "Failed to validate access token: token has expired")
+        return b""
+
+    fake.on(GET_ACCESS_TOKEN, token_response("tok-1"), token_response("tok-2"))
+    fake.on(GET_USER_METADATA, only_tok_2)
+    with tigris.Tigris(client_id="id", client_secret=SECRET, server_url=fake.url) as s:
+        s.user.get_metadata(metadata_key="k", metadata=caller)
+        assert credentials(s).fetch_count == 2
+    last = fake.calls_to(GET_USER_METADATA)[-1]
+    assert last.header("authorization") == "Bearer tok-2"
+    if caller:
+        assert last.header("x-request-id") == "42"
+
+
+def test_the_deadline_covers_token_fetch_and_call_together(fake: FakeServer) -> None:
+    """A 0.8 s token fetch plus a 0.8 s answer cannot fit in timeout=1: the call ends at 1 s."""
+    fake.on(GET_ACCESS_TOKEN, Sleep(0.8, then=token_response("tok-1")))
+    fake.on(GET_USER_METADATA, Sleep(0.8, then=get_response()))
+    with tigris.Tigris(client_id="id", client_secret=SECRET, server_url=fake.url) as s:
+        started = time.monotonic()
+        with pytest.raises(tigris.DeadlineExceededError) as caught:
+            s.user.get_metadata(metadata_key="k", timeout=1.0)
+        elapsed = time.monotonic() - started
+    assert caught.value.status_code == 504
+    assert 0.9 < elapsed < 1.4
+
+
+def test_tokens_stay_out_of_tracebacks_with_locals(fake: FakeServer) -> None:
+    """The metadata our frames hold prints its authorization as hidden, for reporters that show locals."""
+    fake.on(GET_ACCESS_TOKEN, token_response("secret-access-token-1"))
+    fake.on(GET_USER_METADATA, Abort(grpc.StatusCode.INTERNAL, "boom"))
+    token = "static-secret-token-2"
+    for client in (
+        tigris.Tigris(client_id="id", client_secret=SECRET, server_url=fake.url),
+        tigris.Tigris(bearer_auth=token, server_url=fake.url),
+    ):
+        for caller in (None, [("x-request-id", "42")]):
+            with pytest.raises(tigris.InternalServerError) as caught:
+                client.user.get_metadata(metadata_key="k", metadata=caller)
+            shown = package_locals(caught.value)
+            assert "'<hidden>'" in shown
+            assert "secret-access-token-1" not in shown
+            assert token not in shown
+        client.close()
+
+
+def test_repr_of_a_client_whose_constructor_failed_does_not_crash() -> None:
+    """Tracebacks with locals repr the half-built client: that must not raise over the real error."""
+    with pytest.raises(ValueError, match="plaintext") as caught:
+        tigris.Tigris(bearer_auth="tok", server_url="http://example.com:80")
+    shown = "".join(traceback.TracebackException.from_exception(caught.value, capture_locals=True).format())
+    assert "Tigris (not configured)" in shown
 
 
 def test_unauthenticated_forces_one_refresh_and_one_retry(fake: FakeServer) -> None:
@@ -599,7 +673,7 @@ def test_the_secret_stays_out_of_tracebacks_with_locals(fake: FakeServer) -> Non
     ):
         with pytest.raises(tigris.UnauthenticatedError) as caught:
             call()
-        shown = "".join(traceback.TracebackException.from_exception(caught.value, capture_locals=True).format())
+        shown = package_locals(caught.value)
         assert "client_secret=<hidden>" in shown
         assert SECRET not in shown
     client.close()

@@ -1,11 +1,13 @@
 """Bearer-token auth: static tokens, token providers, client credentials, and the interceptors.
 
 All sources share one shape: they hand out the metadata tuple to send, ``(("authorization",
-"Bearer <token>"),)``, built once per token so a call allocates nothing for auth. The client calls
-the same `BearerAuthInterceptor.call_metadata` that the interceptor uses on users' own channels,
-but directly at its call edge: grpc's Python interceptor machinery costs 10-25% per call.
+"Bearer <token>"),)``, built once per token so a call allocates nothing for auth. The interceptors
+(for users' own channels) and the clients' call edges use the same sources and the same
+`merge_metadata`; the clients apply them directly instead of through grpc's interceptor chain,
+whose Python machinery costs 10-25% per call.
 
-Tokens never appear in reprs, logs or error text.
+Tokens never appear in reprs (so neither in tracebacks that show local variables), logs or
+error text: metadata carrying one is an `AuthMetadata`, whose repr hides it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,18 @@ from tigris_grpc._pb import auth_pb2
 _log = logging.getLogger("tigris_grpc")
 
 Metadata: TypeAlias = tuple[tuple[str, str | bytes], ...]
+
+
+class AuthMetadata(tuple[tuple[str, str | bytes], ...]):
+    """Call metadata whose repr hides the authorization value. grpc takes it as the tuple it is."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        shown = ", ".join(repr((key, "<hidden>" if key == "authorization" else value)) for key, value in self)
+        return f"({shown},)" if len(self) == 1 else f"({shown})"
+
+
 TokenProvider: TypeAlias = Callable[[], str]
 AsyncTokenProvider: TypeAlias = Callable[[], "str | Awaitable[str]"]
 _TOKEN_ERROR = "could not obtain an access token"
@@ -49,7 +63,7 @@ def bearer_metadata(token: object) -> Metadata:
     if not token or not token.isprintable() or any(c.isspace() for c in token):
         # Never echo the token: it is a secret even when malformed.
         raise ValueError("the bearer token is empty or contains whitespace or control characters")
-    return (("authorization", f"Bearer {token}"),)
+    return AuthMetadata((("authorization", f"Bearer {token}"),))
 
 
 def merge_metadata(auth: Metadata, caller: Sequence[tuple[str, Any]] | None) -> Metadata:
@@ -57,8 +71,8 @@ def merge_metadata(auth: Metadata, caller: Sequence[tuple[str, Any]] | None) -> 
     if not caller:
         return auth
     if any(key.lower() == "authorization" for key, _ in caller):
-        return tuple(caller)
-    return (*caller, *auth)
+        return AuthMetadata(caller)
+    return AuthMetadata((*caller, *auth))
 
 
 class _Auth:
@@ -203,11 +217,33 @@ class ClientCredentialsAuth(_Auth):
         return None
 
     def _fetch_failed(self, seen: _Cached | None, exc: SDKError) -> Metadata:
-        if self._still_valid(seen):
-            assert seen is not None
-            _log.warning("token refresh failed (%s); using the current token until it expires", exc.code)
-            return seen.metadata
-        raise exc
+        now = time.monotonic()
+        if seen is None or now >= seen.expires_at:
+            raise exc
+        # Keep the still-valid token, and wait a little before the next attempt, so that a token
+        # service that is down is not asked again by every call of the refresh window.
+        if self._cached is seen:
+            self._cached = seen._replace(refresh_at=now + min(5.0, (seen.expires_at - now) / 4))
+        _log.warning("token refresh failed (%s); using the current token until it expires", exc.code)
+        return seen.metadata
+
+    def _begin(self, seen: _Cached | None, arrived: int) -> Metadata | float:
+        """Under the lock: the settled answer, or the time a new fetch is requested at."""
+        settled = self._settled(seen, arrived)
+        if settled is not None:
+            return settled
+        self._attempts += 1
+        return time.monotonic()
+
+    def _finish(
+        self, seen: _Cached | None, requested_at: float, answer: auth_pb2.GetAccessTokenResponse | SDKError
+    ) -> Metadata:
+        """Under the lock: store a fetched token, or record the failure."""
+        if isinstance(answer, SDKError):
+            self._failure = answer
+            return self._fetch_failed(seen, answer)
+        self._failure = None
+        return self._store(answer, requested_at).metadata
 
     def metadata(self, deadline: float | None = None) -> Metadata:
         seen = self._cached
@@ -218,23 +254,19 @@ class ClientCredentialsAuth(_Auth):
             if not self._lock.acquire(blocking=False):
                 assert seen is not None
                 return seen.metadata  # another thread is refreshing; this token still works
-        else:
-            self._lock.acquire()
+        elif not self._lock.acquire(timeout=-1 if deadline is None else deadline):
+            raise _waited_too_long()
         try:
-            settled = self._settled(seen, arrived)
-            if settled is not None:
-                return settled
+            step = self._begin(seen, arrived)
+            if not isinstance(step, float):
+                return step
             if self._fetch is None:
                 raise RuntimeError("this client-credentials source has no synchronous fetcher")
-            requested_at = time.monotonic()
-            self._attempts += 1
             try:
-                answer = self._store(self._fetch(self.request, deadline), requested_at)
+                answer: auth_pb2.GetAccessTokenResponse | SDKError = self._fetch(self.request, deadline)
             except SDKError as exc:
-                self._failure = exc
-                return self._fetch_failed(seen, exc)
-            self._failure = None
-            return answer.metadata
+                answer = exc
+            return self._finish(seen, step, answer)
         finally:
             self._lock.release()
 
@@ -248,26 +280,32 @@ class ClientCredentialsAuth(_Auth):
         if self._async_lock.locked() and self._still_valid(seen):
             assert seen is not None
             return seen.metadata  # another task is refreshing
-        async with self._async_lock:
-            settled = self._settled(seen, arrived)
-            if settled is not None:
-                return settled
+        try:
+            await asyncio.wait_for(self._async_lock.acquire(), deadline)
+        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
+            raise _waited_too_long() from None
+        try:
+            step = self._begin(seen, arrived)
+            if not isinstance(step, float):
+                return step
             if self._fetch_async is None:
                 raise RuntimeError("this client-credentials source has no asynchronous fetcher")
-            requested_at = time.monotonic()
-            self._attempts += 1
             try:
-                answer = self._store(await self._fetch_async(self.request, deadline), requested_at)
+                answer: auth_pb2.GetAccessTokenResponse | SDKError = await self._fetch_async(self.request, deadline)
             except SDKError as exc:
-                self._failure = exc
-                return self._fetch_failed(seen, exc)
-            self._failure = None
-            return answer.metadata
+                answer = exc
+            return self._finish(seen, step, answer)
+        finally:
+            self._async_lock.release()
 
     def invalidate(self, used: Metadata) -> None:
         cached = self._cached
         if cached is not None and cached.metadata is used:
             self._cached = None
+
+
+def _waited_too_long() -> SDKError:
+    return make_error("DEADLINE_EXCEEDED", f"{_TOKEN_ERROR}: the call's deadline passed while another call fetched it")
 
 
 def token_error(exc: grpc.RpcError) -> SDKError:

@@ -23,7 +23,6 @@ from tigris_grpc._auth import (
     ClientCredentialsAuth,
     _Auth,
     make_auth,
-    token_error,
 )
 from tigris_grpc._config import (
     DEFAULT_TIMEOUT,
@@ -37,7 +36,6 @@ from tigris_grpc._config import (
 )
 from tigris_grpc._edge import AsyncEdge, CallerMetadata, SyncEdge
 from tigris_grpc._ops import UNSET, check_timeout
-from tigris_grpc._pb import auth_pb2
 from tigris_grpc.models import operations, shared
 
 if TYPE_CHECKING:
@@ -117,11 +115,6 @@ def _resolve(  # noqa: PLR0917 - the constructor's arguments, in its order
     )
 
 
-def _fetch_deadline(client_timeout: float, call_deadline: float | None) -> float:
-    """A token fetch made for a call must not outlive that call's deadline."""
-    return client_timeout if call_deadline is None else min(client_timeout, call_deadline)
-
-
 class _ClientBase:
     """Construction shared by `Tigris` and `AsyncTigris`. No network I/O happens here."""
 
@@ -184,7 +177,10 @@ class _ClientBase:
         return target.address if target else None
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} target={self.server_url!r} auth={self._settings.auth!r}>"
+        settings = getattr(self, "_settings", None)  # None while the constructor is still failing
+        if settings is None:
+            return f"<{type(self).__name__} (not configured)>"
+        return f"<{type(self).__name__} target={self.server_url!r} auth={settings.auth!r}>"
 
     def _channel_credentials(self) -> grpc.ChannelCredentials | None:
         target = self._settings.target
@@ -478,23 +474,14 @@ class Tigris(_ClientBase, _HealthOps, _SyncAPI):
         self._channel = channel
         self._edge = SyncEdge(channel, settings.auth, settings.timeout)
         if settings.credentials is not None:
-            fetch = self._edge._calls[_ops.GET_ACCESS_TOKEN.index]
-
-            def fetch_token(request: _ops.TokenRequest, deadline: float | None) -> auth_pb2.GetAccessTokenResponse:
-                try:
-                    return fetch(request, timeout=_fetch_deadline(settings.timeout, deadline))  # type: ignore[no-any-return]
-                except grpc.RpcError as exc:
-                    raise token_error(exc) from exc
-
-            settings.credentials._fetch = fetch_token
+            settings.credentials._fetch = self._edge.fetch_token
         self.user = UserAPI(self._edge)
         self.namespace = NamespaceAPI(self._edge)
         self.auth = AuthAPI(self._edge, settings.credentials)
 
     def close(self) -> None:
-        """Close the channel (unless it was injected). Calls after this raise RuntimeError."""
-        if self._owns_channel:
-            self._edge.close()
+        """Close the client, and its channel unless it was injected. Later calls raise RuntimeError."""
+        self._edge.close(close_channel=self._owns_channel)
 
     def __enter__(self) -> Tigris:
         return self
@@ -527,27 +514,14 @@ class AsyncTigris(_ClientBase, _HealthOps, _AsyncAPI):
         self._async_edge = AsyncEdge(make_channel, settings.auth, settings.timeout)
         self._edge = self._async_edge  # type: ignore[assignment]  # see rpc_method
         if settings.credentials is not None:
-            edge = self._async_edge
-
-            async def fetch_token(
-                request: _ops.TokenRequest, deadline: float | None
-            ) -> auth_pb2.GetAccessTokenResponse:
-                # Through the edge's own callable table, without auth and with no retry on 401.
-                call = edge.callables()[_ops.GET_ACCESS_TOKEN.index]
-                try:
-                    return await call(request, timeout=_fetch_deadline(settings.timeout, deadline))  # type: ignore[no-any-return]
-                except grpc.aio.AioRpcError as exc:
-                    raise token_error(exc) from exc
-
-            settings.credentials._fetch_async = fetch_token
+            settings.credentials._fetch_async = self._async_edge.fetch_token
         self.user = AsyncUserAPI(self._async_edge)
         self.namespace = AsyncNamespaceAPI(self._async_edge)
         self.auth = AsyncAuthAPI(self._async_edge, settings.credentials)
 
     async def close(self) -> None:
-        """Close the channel (unless it was injected). Calls after this raise RuntimeError."""
-        if self._owns_channel:
-            await self._async_edge.close()
+        """Close the client, and its channel unless it was injected. Later calls raise RuntimeError."""
+        await self._async_edge.close(close_channel=self._owns_channel)
 
     async def __aenter__(self) -> AsyncTigris:
         return self

@@ -2,12 +2,14 @@
 
 Each edge holds one callable per operation, made once from its channel. A call adds the auth
 metadata, applies the deadline, invokes, and maps any grpc error to `SDKError` raised from it.
-An UNAUTHENTICATED answer to a refreshable token triggers one refresh and one retry.
+An UNAUTHENTICATED answer to a refreshable token triggers one refresh and one retry. The
+deadline covers the whole call: a token fetch or a retry it needs come out of the same budget.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -15,9 +17,10 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
-from tigris_grpc._auth import Metadata, _Auth, merge_metadata
-from tigris_grpc._errors import SDKError, from_grpc_error
-from tigris_grpc._ops import ALL_OPS, Op, TokenRequest, check_metadata, check_timeout
+from tigris_grpc._auth import Metadata, _Auth, merge_metadata, token_error
+from tigris_grpc._errors import SDKError, from_grpc_error, make_error
+from tigris_grpc._ops import ALL_OPS, GET_ACCESS_TOKEN, Op, TokenRequest, check_metadata, check_timeout
+from tigris_grpc._pb import auth_pb2
 
 _R = TypeVar("_R")
 CallerMetadata = Sequence[tuple[str, str | bytes]] | None
@@ -37,15 +40,38 @@ def _callables(channel: Any) -> list[Any]:
 
 
 class _EdgeBase:
-    """What both edges share: metadata, deadlines, and turning errors into answers or SDKErrors."""
+    """What both edges share: arguments, deadlines, and turning errors into answers or SDKErrors."""
 
     def __init__(self, auth: _Auth, timeout: float) -> None:
         self._auth = auth
         self._timeout = timeout
         self._closed = False
 
-    def _deadline(self, timeout: float | None) -> float:
-        return self._timeout if timeout is None else check_timeout(timeout) or self._timeout
+    def _start(self, timeout: float | None, caller: CallerMetadata) -> tuple[float, CallerMetadata]:
+        """The call's time budget and its checked caller metadata; refuses a closed client."""
+        if self._closed:  # before auth too: a token fetch on a closed channel would leak grpc's error
+            raise RuntimeError(_CLOSED)
+        budget = self._timeout if timeout is None else check_timeout(timeout) or self._timeout
+        return budget, (None if caller is None else check_metadata(caller))
+
+    def _fixed_metadata(self, op: Op[Any], caller: CallerMetadata) -> Metadata | None:
+        """The metadata when no token has to be fetched (no auth, or a static token); else None."""
+        if not op.needs_auth:
+            return merge_metadata((), caller)
+        static = self._auth.static
+        if static is None:
+            return None
+        return static if not caller else merge_metadata(static, caller)
+
+    def _token_timeout(self, deadline: float | None) -> float:
+        return self._timeout if deadline is None else min(self._timeout, deadline)
+
+    @staticmethod
+    def _left(end: float) -> float:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise make_error("DEADLINE_EXCEEDED", "the call's deadline passed while obtaining an access token")
+        return left
 
     def _should_refresh(self, op: Op[Any], exc: grpc.RpcError, caller: CallerMetadata) -> bool:
         return (
@@ -68,6 +94,10 @@ class _EdgeBase:
             return op.parse(missing(request))
         raise error from exc
 
+    def _closed_channel(self, exc: Exception) -> Exception:
+        """grpc's error for a call on a closed channel, as ours when we closed it meanwhile."""
+        return RuntimeError(_CLOSED) if self._closed else exc
+
 
 class SyncEdge(_EdgeBase):
     """Calls over a `grpc.Channel`."""
@@ -77,41 +107,49 @@ class SyncEdge(_EdgeBase):
         self._channel = channel
         self._calls = _callables(channel)
 
-    def metadata(self, op: Op[Any], caller: CallerMetadata, deadline: float | None = None) -> Metadata:
-        if not op.needs_auth:
-            return tuple(caller or ())
-        static = self._auth.static
-        if static is not None and not caller:
-            return static
-        return merge_metadata(self._auth.metadata(deadline), caller)
-
     def call(self, op: Op[_R], request: Message | TokenRequest, timeout: float | None, caller: CallerMetadata) -> _R:
         """Perform ``op`` and return its parsed answer; raise SDKError on failure."""
-        if self._closed:  # before auth too: a token fetch on the closed channel would leak grpc's error
-            raise RuntimeError(_CLOSED)
-        deadline = self._deadline(timeout)
-        if caller is not None:
-            caller = check_metadata(caller)
-        sent = self.metadata(op, caller, deadline)
+        budget, caller = self._start(timeout, caller)
         call = self._calls[op.index]
         try:
-            return op.parse(call(request, timeout=deadline, metadata=sent))
-        except grpc.RpcError as exc:
-            if not self._should_refresh(op, exc, caller):
-                return self._failed(op, request, exc)
-            self._auth.invalidate(sent)
+            fixed = self._fixed_metadata(op, caller)
+            if fixed is not None:
+                try:
+                    return op.parse(call(request, timeout=budget, metadata=fixed))
+                except grpc.RpcError as exc:
+                    return self._failed(op, request, exc)
+            end = time.monotonic() + budget
+            credentials = self._auth.metadata(budget)
             try:
-                return op.parse(call(request, timeout=deadline, metadata=self.metadata(op, caller, deadline)))
-            except grpc.RpcError as again:
-                return self._failed(op, request, again)
-        except ValueError:
-            if self._closed:
-                raise RuntimeError(_CLOSED) from None
-            raise
+                return op.parse(call(request, timeout=self._left(end), metadata=merge_metadata(credentials, caller)))
+            except grpc.RpcError as exc:
+                if not self._should_refresh(op, exc, caller):
+                    return self._failed(op, request, exc)
+                self._auth.invalidate(credentials)
+            credentials = self._auth.metadata(self._left(end))
+            try:
+                return op.parse(call(request, timeout=self._left(end), metadata=merge_metadata(credentials, caller)))
+            except grpc.RpcError as exc:
+                return self._failed(op, request, exc)
+        except ValueError as exc:
+            raise self._closed_channel(exc) from None
 
-    def close(self) -> None:
+    def fetch_token(self, request: TokenRequest, deadline: float | None) -> auth_pb2.GetAccessTokenResponse:
+        """One GetAccessToken for the client-credentials source: no auth, no 401 retry."""
+        try:
+            answer: auth_pb2.GetAccessTokenResponse = self._calls[GET_ACCESS_TOKEN.index](
+                request, timeout=self._token_timeout(deadline)
+            )
+        except grpc.RpcError as exc:
+            raise token_error(exc) from exc
+        except ValueError as exc:
+            raise self._closed_channel(exc) from None
+        return answer
+
+    def close(self, close_channel: bool = True) -> None:
         self._closed = True
-        self._channel.close()
+        if close_channel:
+            self._channel.close()
 
 
 class AsyncEdge(_EdgeBase):
@@ -144,48 +182,52 @@ class AsyncEdge(_EdgeBase):
         self._loop = loop
         return self._calls
 
-    async def metadata(self, op: Op[Any], caller: CallerMetadata, deadline: float | None = None) -> Metadata:
-        if not op.needs_auth:
-            return tuple(caller or ())
-        static = self._auth.static
-        if static is not None and not caller:
-            return static
-        return merge_metadata(await self._auth.metadata_async(deadline), caller)
-
     async def call(
         self, op: Op[_R], request: Message | TokenRequest, timeout: float | None, caller: CallerMetadata
     ) -> _R:
         """Perform ``op`` and return its parsed answer; raise SDKError on failure."""
-        if self._closed:  # before auth too: a token fetch on the closed channel would leak grpc's error
-            raise RuntimeError(_CLOSED)
-        deadline = self._deadline(timeout)
-        if caller is not None:
-            caller = check_metadata(caller)
+        budget, caller = self._start(timeout, caller)
         call = self.callables()[op.index]
-        static = self._auth.static
-        # A fixed token and no caller metadata (the common case) need no coroutine per call.
-        sent = (
-            static if static is not None and op.needs_auth and not caller else await self.metadata(op, caller, deadline)
-        )
         try:
-            return op.parse(await call(request, timeout=deadline, metadata=sent))
-        except grpc.aio.AioRpcError as exc:
-            if not self._should_refresh(op, exc, caller):
-                return self._failed(op, request, exc)
-            self._auth.invalidate(sent)
+            fixed = self._fixed_metadata(op, caller)
+            if fixed is not None:
+                try:
+                    return op.parse(await call(request, timeout=budget, metadata=fixed))
+                except grpc.aio.AioRpcError as exc:
+                    return self._failed(op, request, exc)
+            end = time.monotonic() + budget
+            credentials = await self._auth.metadata_async(budget)
             try:
-                again_sent = await self.metadata(op, caller, deadline)
-                return op.parse(await call(request, timeout=deadline, metadata=again_sent))
-            except grpc.aio.AioRpcError as again:
-                return self._failed(op, request, again)
-        except grpc.aio.UsageError:
-            if self._closed:
-                raise RuntimeError(_CLOSED) from None
-            raise
+                sent = merge_metadata(credentials, caller)
+                return op.parse(await call(request, timeout=self._left(end), metadata=sent))
+            except grpc.aio.AioRpcError as exc:
+                if not self._should_refresh(op, exc, caller):
+                    return self._failed(op, request, exc)
+                self._auth.invalidate(credentials)
+            credentials = await self._auth.metadata_async(self._left(end))
+            try:
+                sent = merge_metadata(credentials, caller)
+                return op.parse(await call(request, timeout=self._left(end), metadata=sent))
+            except grpc.aio.AioRpcError as exc:
+                return self._failed(op, request, exc)
+        except grpc.aio.UsageError as exc:
+            raise self._closed_channel(exc) from None
 
-    async def close(self) -> None:
+    async def fetch_token(self, request: TokenRequest, deadline: float | None) -> auth_pb2.GetAccessTokenResponse:
+        """One GetAccessToken for the client-credentials source: no auth, no 401 retry."""
+        try:
+            answer: auth_pb2.GetAccessTokenResponse = await self.callables()[GET_ACCESS_TOKEN.index](
+                request, timeout=self._token_timeout(deadline)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise token_error(exc) from exc
+        except grpc.aio.UsageError as exc:
+            raise self._closed_channel(exc) from None
+        return answer
+
+    async def close(self, close_channel: bool = True) -> None:
         self._closed = True
-        if self._channel is not None:
+        if close_channel and self._channel is not None:
             await self._channel.close()
 
 
