@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -293,3 +295,21 @@ def test_exported_errors_are_sdk_errors() -> None:
     errors = [getattr(tigris_grpc, name) for name in EXPECTED_ALL if name.endswith("Error")]
     assert errors
     assert all(isinstance(cls, type) and issubclass(cls, SDKError) for cls in errors)
+
+
+def test_importing_the_package_loads_the_client_only_on_first_use() -> None:
+    """The package is a pytest plugin: every pytest run in an environment with it pays its import."""
+    code = (
+        "import sys, tigris_grpc, tigris_grpc.testing\n"
+        "assert 'tigris_grpc._client' not in sys.modules, 'client loaded on import'\n"
+        "assert 'tigris_grpc.server' not in sys.modules, 'server loaded on import'\n"
+        "assert tigris_grpc.Tigris.__name__ == 'Tigris'\n"
+        "assert 'tigris_grpc._client' in sys.modules\n"
+        "try:\n"
+        "    tigris_grpc.NoSuchName\n"
+        "except AttributeError as exc:\n"
+        "    assert 'NoSuchName' in str(exc)\n"
+        "else:\n"
+        "    raise AssertionError('no AttributeError')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -281,9 +281,9 @@ def test_refresh_happens_before_expiry(fake: FakeServer, clock: FakeClock) -> No
     fake.on(GET_ACCESS_TOKEN, token_response("tok-1", expires_in=3600), token_response("tok-2", expires_in=3600))
     with tigris.Tigris(client_id="id", client_secret=SECRET, server_url=fake.url) as s:
         s.user.get_metadata(metadata_key="k")
-        clock.now += 3200  # more than five minutes (plus jitter) left: still the first token
+        clock.now += 3200  # more than five minutes left: still the first token
         s.user.get_metadata(metadata_key="k")
-        clock.now += 100  # five minutes before expiry: refreshed
+        clock.now += 160  # four minutes before expiry (at most five with jitter): refreshed
         s.user.get_metadata(metadata_key="k")
     assert bearers(fake) == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]
 

@@ -34,7 +34,7 @@ TARGETS: list[tuple[str, str, bool, bool]] = [
     ("127.1.2.3:5", "127.1.2.3:5", False, True),
     ("[::1]:8081", "[::1]:8081", False, True),
     ("http://[::1]:8081", "[::1]:8081", False, True),
-    ("app.localhost:8081", "app.localhost:8081", False, True),
+    ("app.localhost:8081", "app.localhost:8081", True, False),  # may resolve via DNS: TLS, not loopback
     # ...unless https says otherwise.
     ("https://localhost:8443", "localhost:8443", True, True),
     ("https://[::1]", "[::1]:443", True, True),
@@ -54,7 +54,12 @@ def test_parse_target(url: str, address: str, secure: bool, local: bool) -> None
     assert parse_target(url) == Target(address, secure=secure, local=local)
 
 
-REMOTE_PLAINTEXT = ["http://api.example.com", "http://api.example.com:8081", "grpc://10.0.0.5:8081"]
+REMOTE_PLAINTEXT = [
+    "http://api.example.com",
+    "http://api.example.com:8081",
+    "grpc://10.0.0.5:8081",
+    "http://app.localhost:8081",
+]
 
 
 @pytest.mark.parametrize("url", REMOTE_PLAINTEXT)

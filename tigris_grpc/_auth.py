@@ -143,11 +143,12 @@ class _Cached(NamedTuple):
 
 
 def _refresh_lead(lifetime: float) -> float:
-    """How long before expiry to refresh: 20% of the lifetime plus one second, at most five
-    minutes and at most 60% of a short lifetime, jittered so that many clients started together
-    do not refresh together. The extra second is because a JWT's ``exp`` is whole seconds: issued
-    as ``int(now) + expires_in``, a token dies up to 1 s before ``expires_in`` says."""
-    lead = min(300.0, 0.2 * lifetime + 1.0, 0.6 * lifetime)
+    """How long before expiry to refresh: 20% of the lifetime plus one second, at most four
+    minutes and at most 60% of a short lifetime, plus up to a quarter of that as jitter (so five
+    minutes at most), so that many clients started together do not refresh together. The extra
+    second is because a JWT's ``exp`` is whole seconds: issued as ``int(now) + expires_in``, a
+    token dies up to 1 s before ``expires_in`` says."""
+    lead = min(240.0, 0.2 * lifetime + 1.0, 0.6 * lifetime)
     return lead + random.uniform(0.0, lead / 4)  # noqa: S311 - jitter, not cryptography
 
 

@@ -113,7 +113,9 @@ class Target:
 
 def _is_loopback(host: str) -> bool:
     host = host.strip("[]").lower()
-    if host in ("localhost", "ip6-localhost", "ip6-loopback") or host.endswith(".localhost"):
+    # Names other than "localhost" may resolve anywhere (glibc sends *.localhost to DNS), and the
+    # bearer token would then cross the network in clear: only these and loopback IPs count.
+    if host in ("localhost", "ip6-localhost", "ip6-loopback"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

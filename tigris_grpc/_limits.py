@@ -8,6 +8,3 @@ MAX_VALUE_BYTES = 100_000
 MAX_KEY_BYTES = 10_000
 #: gRPC message limit of the real server (both directions).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-#: The server's deadline when the client sets none, and its cap on a client deadline (seconds).
-SERVER_DEFAULT_DEADLINE = 10.0
-SERVER_MAX_DEADLINE = 30.0

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
 
+from tigris_grpc._errors import make_error
 from tigris_grpc._limits import MAX_KEY_BYTES, MAX_VALUE_BYTES
 from tigris_grpc._pb import auth_pb2, health_pb2, management_pb2
 from tigris_grpc.models import operations, shared
@@ -438,8 +439,6 @@ def _parse_access_token(
 
 
 def _parse_health(msg: health_pb2.HealthCheckResponse) -> bool:
-    from tigris_grpc._errors import make_error  # noqa: PLC0415 - keeps _ops free of an import cycle
-
     if msg.response != "OK":
         raise make_error("UNAVAILABLE", f"the server reports it is not healthy: {msg.response!r}")
     return True
