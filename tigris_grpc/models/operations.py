@@ -14,7 +14,6 @@ from tigris_grpc.models import shared
 __all__ = [
     "AuthGetAccessTokenResponse",
     "CreateNamespaceResponse",
-    "HealthAPIHealthResponse",
     "ManagementDeleteNamespaceResponse",
     "ManagementDescribeNamespacesResponse",
     "ManagementGetNamespaceMetadataRequest",
@@ -185,10 +184,3 @@ class AuthGetAccessTokenResponse(_OperationResponse):
     """Answer to `auth.get_access_token`."""
 
     get_access_token_response: shared.GetAccessTokenResponse | None = None
-
-
-@dataclasses.dataclass(slots=True)
-class HealthAPIHealthResponse(_OperationResponse):
-    """Answer to a health check."""
-
-    health_check_response: shared.HealthCheckResponse | None = None

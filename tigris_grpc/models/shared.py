@@ -23,7 +23,6 @@ __all__ = [
     "GetUserMetadataRequest",
     "GetUserMetadataResponse",
     "GrantType",
-    "HealthCheckResponse",
     "InsertNamespaceMetadataRequest",
     "InsertNamespaceMetadataResponse",
     "InsertUserMetadataRequest",
@@ -234,10 +233,3 @@ class GetAccessTokenResponse:
     access_token: str | None = dataclasses.field(default=None, repr=False)
     expires_in: int | None = None
     refresh_token: str | None = dataclasses.field(default=None, repr=False)
-
-
-@dataclasses.dataclass(slots=True)
-class HealthCheckResponse:
-    """The health answer: ``"OK"`` when serving."""
-
-    response: str | None = None
