@@ -615,3 +615,17 @@ def test_a_client_used_from_a_second_event_loop_says_so(tigris_server: LocalTigr
     assert asyncio.run(read()) is not None
     with pytest.raises(RuntimeError, match="event loop"):
         asyncio.run(read())
+
+
+@pytest.mark.asyncio
+async def test_a_hanging_async_token_provider_is_bounded_by_the_deadline(tigris_server: LocalTigrisServer) -> None:
+    async def slow_provider() -> str:
+        await asyncio.sleep(30)
+        return tigris_server.mint_token("late")
+
+    async with AsyncTigris(bearer_auth=slow_provider, server_url=tigris_server.url) as client:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceededError) as caught:
+            await client.user.get_metadata(metadata_key="k", timeout=0.5)
+    assert time.monotonic() - started < 2
+    assert caught.value.status_code == 504

@@ -615,7 +615,7 @@ def test_no_secret_or_token_in_reprs_errors_or_logs(
 
 def _slow_refusal(request: bytes, context: grpc.ServicerContext) -> bytes:
     """GetAccessToken that takes a while to say no, so that callers pile up behind it."""
-    time.sleep(0.3)
+    time.sleep(0.5)
     context.abort(UNAUTHENTICATED, "Invalid credentials")
 
 
@@ -643,7 +643,8 @@ def test_callers_waiting_for_a_failed_fetch_share_its_error(fake: FakeServer) ->
     assert len(errors) == 32
     assert all(isinstance(e, tigris.UnauthenticatedError) and e.status_code == 401 for e in errors)
     assert all("could not obtain an access token" in e.message for e in errors)  # type: ignore[attr-defined]
-    assert len(fake.calls_to(GET_ACCESS_TOKEN)) <= 3
+    assert all(isinstance(e.raw_response, grpc.RpcError) for e in errors)  # type: ignore[attr-defined]
+    assert len(fake.calls_to(GET_ACCESS_TOKEN)) == 1
     assert elapsed < 5, "the waiters fetched one after another"
     assert not fake.calls_to(GET_USER_METADATA)
 
@@ -677,3 +678,54 @@ def test_the_secret_stays_out_of_tracebacks_with_locals(fake: FakeServer) -> Non
         assert "client_secret=<hidden>" in shown
         assert SECRET not in shown
     client.close()
+
+
+def test_waiting_for_another_calls_token_fetch_counts_against_the_deadline(fake: FakeServer) -> None:
+    """B starts 0.5 s after A, while A's token fetch hangs: each call ends at its own 1 s deadline."""
+    fake.on(GET_ACCESS_TOKEN, Sleep(30))
+    client = tigris.Tigris(client_id="app", client_secret=SECRET, server_url=fake.url)
+    elapsed: dict[str, float] = {}
+
+    def call(name: str) -> None:
+        started = time.monotonic()
+        with pytest.raises(tigris.DeadlineExceededError):
+            client.user.get_metadata(metadata_key="k", timeout=1.0)
+        elapsed[name] = time.monotonic() - started
+
+    first = threading.Thread(target=call, args=("a",))
+    first.start()
+    time.sleep(0.5)
+    call("b")
+    first.join(timeout=10)
+    assert elapsed["a"] < 1.4
+    assert elapsed["b"] < 1.4, "B waited for the lock, then spent a whole deadline more on its own fetch"
+    client.close()
+
+
+def test_a_callers_own_authorization_needs_no_token_fetch(fake: FakeServer) -> None:
+    fake.on(GET_ACCESS_TOKEN, Abort(UNAUTHENTICATED, "Invalid credentials"))
+    fake.on(GET_USER_METADATA, get_response())
+    with tigris.Tigris(client_id="app", client_secret=SECRET, server_url=fake.url) as s:
+        s.user.get_metadata(metadata_key="k", metadata=[("authorization", "Bearer mine")])
+    assert bearers(fake) == ["Bearer mine"]
+    assert not fake.calls_to(GET_ACCESS_TOKEN)
+
+
+def test_an_unusable_token_answer_stays_out_of_tracebacks(fake: FakeServer) -> None:
+    fake.on(GET_ACCESS_TOKEN, token_response("SECRET-ACCESS-TOKEN", expires_in=0))
+    with tigris.Tigris(client_id="app", client_secret=SECRET, server_url=fake.url) as s:
+        with pytest.raises(tigris.InternalServerError, match="no usable token") as caught:
+            s.user.get_metadata(metadata_key="k")
+    assert "SECRET-ACCESS-TOKEN" not in package_locals(caught.value)
+
+
+def test_a_provider_token_read_from_a_file_is_accepted_and_a_bad_one_stays_hidden(fake: FakeServer) -> None:
+    fake.on(GET_USER_METADATA, get_response())
+    with tigris.Tigris(bearer_auth=lambda: "tok-from-file\n", server_url=fake.url) as s:
+        s.user.get_metadata(metadata_key="k")
+    assert bearers(fake) == ["Bearer tok-from-file"]
+    with tigris.Tigris(bearer_auth=lambda: "tok with-space-SECRET", server_url=fake.url) as s:
+        with pytest.raises(ValueError, match="whitespace") as caught:
+            s.user.get_metadata(metadata_key="k")
+    assert "SECRET" not in package_locals(caught.value)
+    assert "SECRET" not in str(caught.value)

@@ -13,10 +13,10 @@ error text: metadata carrying one is an `AuthMetadata`, whose repr hides it.
 from __future__ import annotations
 
 import asyncio
-import copy
 import inspect
 import logging
 import random
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -50,20 +50,25 @@ _TOKEN_ERROR = "could not obtain an access token"
 
 
 def bearer_metadata(token: object) -> Metadata:
-    """The metadata for one token; accepts ``"<token>"`` or ``"Bearer <token>"``.
+    """The metadata for one token; accepts ``"<token>"`` or ``"Bearer <token>"``, and ignores
+    whitespace around it (a token read from a file ends with a newline).
 
     Raises:
         TypeError: The token is not a string.
         ValueError: The token is empty or contains whitespace or control characters.
     """
-    if not isinstance(token, str):
-        raise TypeError(f"a bearer token must be a str, not {type(token).__name__}")
-    if token[:7].lower() == "bearer ":
-        token = token[7:]
-    if not token or not token.isprintable() or any(c.isspace() for c in token):
-        # Never echo the token: it is a secret even when malformed.
-        raise ValueError("the bearer token is empty or contains whitespace or control characters")
-    return AuthMetadata((("authorization", f"Bearer {token}"),))
+    try:
+        if not isinstance(token, str):
+            raise TypeError(f"a bearer token must be a str, not {type(token).__name__}")
+        token = token.strip()
+        if token[:7].lower() == "bearer ":
+            token = token[7:].lstrip()
+        if not token or not token.isprintable() or any(c.isspace() for c in token):
+            # Never echo the token: it is a secret even when malformed.
+            raise ValueError("the bearer token is empty or contains whitespace or control characters")
+        return AuthMetadata((("authorization", f"Bearer {token}"),))
+    finally:
+        del token  # not in the frame's locals, which tracebacks and error reporters may show
 
 
 def merge_metadata(auth: Metadata, caller: Sequence[tuple[str, Any]] | None) -> Metadata:
@@ -106,7 +111,10 @@ class _NoAuth(_Auth):
 
 class _StaticAuth(_Auth):
     def __init__(self, token: str) -> None:
-        self.static = bearer_metadata(token)
+        try:
+            self.static = bearer_metadata(token)
+        finally:
+            del token  # see bearer_metadata
 
     def metadata(self, deadline: float | None = None) -> Metadata:
         assert self.static is not None
@@ -121,19 +129,28 @@ class _ProviderAuth(_Auth):
 
     def metadata(self, deadline: float | None = None) -> Metadata:
         token = self._provider()
-        if inspect.isawaitable(token):
-            # Close it so Python does not warn about a never-awaited coroutine.
-            close = getattr(token, "close", None)
-            if close is not None:
-                close()
-            raise TypeError("this token provider is async: use it with AsyncTigris")
-        return bearer_metadata(token)
+        try:
+            if inspect.isawaitable(token):
+                # Close it so Python does not warn about a never-awaited coroutine.
+                close = getattr(token, "close", None)
+                if close is not None:
+                    close()
+                raise TypeError("this token provider is async: use it with AsyncTigris")
+            return bearer_metadata(token)
+        finally:
+            del token  # see bearer_metadata
 
     async def metadata_async(self, deadline: float | None = None) -> Metadata:
         token = self._provider()
-        if inspect.isawaitable(token):
-            token = await token
-        return bearer_metadata(token)
+        try:
+            if inspect.isawaitable(token):
+                try:
+                    token = await asyncio.wait_for(token, deadline)
+                except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
+                    raise make_error("DEADLINE_EXCEEDED", "the call's deadline passed in the token provider") from None
+            return bearer_metadata(token)
+        finally:
+            del token  # see bearer_metadata
 
 
 class _Cached(NamedTuple):
@@ -191,9 +208,8 @@ class ClientCredentialsAuth(_Auth):
         return f"<ClientCredentialsAuth client_id={self.client_id!r}>"
 
     def _store(self, response: auth_pb2.GetAccessTokenResponse, requested_at: float) -> _Cached:
-        if not response.access_token or response.expires_in <= 0:
-            raise make_error("INTERNAL", f"{_TOKEN_ERROR}: the server sent no usable token")
-        # The lifetime runs from when we asked, not when the answer arrived: never overestimate it.
+        # The fetcher checked that the token is usable (see `usable_token`). Its lifetime runs
+        # from when we asked, not when the answer arrived: never overestimate it.
         cached = _Cached(
             bearer_metadata(response.access_token),
             requested_at + max(0.0, response.expires_in - _refresh_lead(response.expires_in)),
@@ -214,7 +230,7 @@ class ClientCredentialsAuth(_Auth):
             return cached.metadata
         failure = self._failure
         if failure is not None and self._attempts > arrived:
-            return self._fetch_failed(seen, copy.copy(failure))
+            return self._fetch_failed(seen, _again(failure))
         return None
 
     def _fetch_failed(self, seen: _Cached | None, exc: SDKError) -> Metadata:
@@ -228,18 +244,27 @@ class ClientCredentialsAuth(_Auth):
         _log.warning("token refresh failed (%s); using the current token until it expires", exc.code)
         return seen.metadata
 
-    def _begin(self, seen: _Cached | None, arrived: int) -> Metadata | float:
-        """Under the lock: the settled answer, or the time a new fetch is requested at."""
+    def _begin(self, seen: _Cached | None, arrived: int, end: float | None) -> Metadata | float:
+        """Under the lock: the settled answer, or the time left for a new fetch (seconds)."""
         settled = self._settled(seen, arrived)
         if settled is not None:
             return settled
-        self._attempts += 1
-        return time.monotonic()
+        if end is None:
+            return float("inf")
+        left = end - time.monotonic()
+        if left <= 0:
+            raise _waited_too_long()
+        return left
 
     def _finish(
         self, seen: _Cached | None, requested_at: float, answer: auth_pb2.GetAccessTokenResponse | SDKError
     ) -> Metadata:
-        """Under the lock: store a fetched token, or record the failure."""
+        """Under the lock: store a fetched token, or record the failure.
+
+        Only completed fetches count as attempts: callers waiting while one ran share its
+        result, and a fetch that never completed (cancelled) leaves nothing to share.
+        """
+        self._attempts += 1
         if isinstance(answer, SDKError):
             self._failure = answer
             return self._fetch_failed(seen, answer)
@@ -248,9 +273,11 @@ class ClientCredentialsAuth(_Auth):
 
     def metadata(self, deadline: float | None = None) -> Metadata:
         seen = self._cached
-        if seen is not None and time.monotonic() < seen.refresh_at:
+        now = time.monotonic()
+        if seen is not None and now < seen.refresh_at:
             return seen.metadata
         arrived = self._attempts
+        end = None if deadline is None else now + deadline
         if self._still_valid(seen):
             if not self._lock.acquire(blocking=False):
                 assert seen is not None
@@ -258,44 +285,53 @@ class ClientCredentialsAuth(_Auth):
         elif not self._lock.acquire(timeout=-1 if deadline is None else deadline):
             raise _waited_too_long()
         try:
-            step = self._begin(seen, arrived)
-            if not isinstance(step, float):
-                return step
+            left = self._begin(seen, arrived, end)
+            if not isinstance(left, float):
+                return left
             if self._fetch is None:
                 raise RuntimeError("this client-credentials source has no synchronous fetcher")
+            requested_at = time.monotonic()
             try:
-                answer: auth_pb2.GetAccessTokenResponse | SDKError = self._fetch(self.request, deadline)
+                answer: auth_pb2.GetAccessTokenResponse | SDKError = self._fetch(self.request, _finite(left))
             except SDKError as exc:
                 answer = exc
-            return self._finish(seen, step, answer)
+            try:
+                return self._finish(seen, requested_at, answer)
+            finally:
+                del answer  # the token, out of the frame's locals (see bearer_metadata)
         finally:
             self._lock.release()
 
     async def metadata_async(self, deadline: float | None = None) -> Metadata:
         seen = self._cached
-        if seen is not None and time.monotonic() < seen.refresh_at:
+        now = time.monotonic()
+        if seen is not None and now < seen.refresh_at:
             return seen.metadata
         arrived = self._attempts
+        end = None if deadline is None else now + deadline
         if self._async_lock is None:
             self._async_lock = asyncio.Lock()
         if self._async_lock.locked() and self._still_valid(seen):
             assert seen is not None
             return seen.metadata  # another task is refreshing
+        await _acquire(self._async_lock, deadline)
         try:
-            await asyncio.wait_for(self._async_lock.acquire(), deadline)
-        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
-            raise _waited_too_long() from None
-        try:
-            step = self._begin(seen, arrived)
-            if not isinstance(step, float):
-                return step
+            left = self._begin(seen, arrived, end)
+            if not isinstance(left, float):
+                return left
             if self._fetch_async is None:
                 raise RuntimeError("this client-credentials source has no asynchronous fetcher")
+            requested_at = time.monotonic()
             try:
-                answer: auth_pb2.GetAccessTokenResponse | SDKError = await self._fetch_async(self.request, deadline)
+                answer: auth_pb2.GetAccessTokenResponse | SDKError = await self._fetch_async(
+                    self.request, _finite(left)
+                )
             except SDKError as exc:
                 answer = exc
-            return self._finish(seen, step, answer)
+            try:
+                return self._finish(seen, requested_at, answer)
+            finally:
+                del answer  # the token, out of the frame's locals (see bearer_metadata)
         finally:
             self._async_lock.release()
 
@@ -303,6 +339,48 @@ class ClientCredentialsAuth(_Auth):
         cached = self._cached
         if cached is not None and cached.metadata is used:
             self._cached = None
+
+
+def _finite(left: float) -> float | None:
+    return None if left == float("inf") else left
+
+
+async def _acquire(lock: asyncio.Lock, deadline: float | None) -> None:
+    """Take ``lock`` within ``deadline`` seconds, or raise DEADLINE_EXCEEDED."""
+    try:
+        if sys.version_info >= (3, 11):
+            # asyncio.timeout, unlike wait_for before 3.12, never swallows a cancellation that
+            # arrives just as the lock is handed over.
+            async with asyncio.timeout(deadline):
+                await lock.acquire()
+        else:  # pragma: no cover - Python 3.10
+            await asyncio.wait_for(lock.acquire(), deadline)
+    except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
+        raise _waited_too_long() from None
+
+
+def usable_token(answer: auth_pb2.GetAccessTokenResponse) -> bool:
+    """Whether a GetAccessToken answer carries a token we can use."""
+    return bool(answer.access_token) and answer.expires_in > 0
+
+
+def no_usable_token() -> SDKError:
+    return make_error("INTERNAL", f"{_TOKEN_ERROR}: the server sent no usable token")
+
+
+def _again(error: SDKError) -> SDKError:
+    """A fresh copy of a shared fetch error for another caller, keeping the grpc error."""
+    twin = type(error)(
+        error.message,
+        error.status_code,
+        error.body,
+        error.raw_response,
+        grpc_code=error.grpc_code,
+        code=error.code,
+        retry_delay=error.retry_delay,
+    )
+    twin.__cause__ = error.__cause__
+    return twin
 
 
 def _waited_too_long() -> SDKError:

@@ -17,7 +17,7 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
-from tigris_grpc._auth import Metadata, _Auth, merge_metadata, token_error
+from tigris_grpc._auth import Metadata, _Auth, merge_metadata, no_usable_token, token_error, usable_token
 from tigris_grpc._errors import SDKError, from_grpc_error, make_error
 from tigris_grpc._ops import ALL_OPS, GET_ACCESS_TOKEN, Op, TokenRequest, check_metadata, check_timeout
 from tigris_grpc._pb import auth_pb2
@@ -58,6 +58,8 @@ class _EdgeBase:
         """The metadata when no token has to be fetched (no auth, or a static token); else None."""
         if not op.needs_auth:
             return merge_metadata((), caller)
+        if caller and any(key.lower() == "authorization" for key, _ in caller):
+            return merge_metadata((), caller)  # the caller's own token: nothing to fetch
         static = self._auth.static
         if static is None:
             return None
@@ -144,7 +146,10 @@ class SyncEdge(_EdgeBase):
             raise token_error(exc) from exc
         except ValueError as exc:
             raise self._closed_channel(exc) from None
-        return answer
+        if usable_token(answer):
+            return answer
+        del answer  # it may still hold a token: keep it out of the traceback's locals
+        raise no_usable_token()
 
     def close(self, close_channel: bool = True) -> None:
         self._closed = True
@@ -223,7 +228,10 @@ class AsyncEdge(_EdgeBase):
             raise token_error(exc) from exc
         except grpc.aio.UsageError as exc:
             raise self._closed_channel(exc) from None
-        return answer
+        if usable_token(answer):
+            return answer
+        del answer  # it may still hold a token: keep it out of the traceback's locals
+        raise no_usable_token()
 
     async def close(self, close_channel: bool = True) -> None:
         self._closed = True
