@@ -713,9 +713,11 @@ def test_a_callers_own_authorization_needs_no_token_fetch(fake: FakeServer) -> N
 
 def test_an_unusable_token_answer_stays_out_of_tracebacks(fake: FakeServer) -> None:
     fake.on(GET_ACCESS_TOKEN, token_response("SECRET-ACCESS-TOKEN", expires_in=0))
-    with tigris.Tigris(client_id="app", client_secret=SECRET, server_url=fake.url) as s:
-        with pytest.raises(tigris.InternalServerError, match="no usable token") as caught:
-            s.user.get_metadata(metadata_key="k")
+    with (
+        tigris.Tigris(client_id="app", client_secret=SECRET, server_url=fake.url) as s,
+        pytest.raises(tigris.InternalServerError, match="no usable token") as caught,
+    ):
+        s.user.get_metadata(metadata_key="k")
     assert "SECRET-ACCESS-TOKEN" not in package_locals(caught.value)
 
 
@@ -724,8 +726,10 @@ def test_a_provider_token_read_from_a_file_is_accepted_and_a_bad_one_stays_hidde
     with tigris.Tigris(bearer_auth=lambda: "tok-from-file\n", server_url=fake.url) as s:
         s.user.get_metadata(metadata_key="k")
     assert bearers(fake) == ["Bearer tok-from-file"]
-    with tigris.Tigris(bearer_auth=lambda: "tok with-space-SECRET", server_url=fake.url) as s:
-        with pytest.raises(ValueError, match="whitespace") as caught:
-            s.user.get_metadata(metadata_key="k")
+    with (
+        tigris.Tigris(bearer_auth=lambda: "tok with-space-SECRET", server_url=fake.url) as s,
+        pytest.raises(ValueError, match="whitespace") as caught,
+    ):
+        s.user.get_metadata(metadata_key="k")
     assert "SECRET" not in package_locals(caught.value)
     assert "SECRET" not in str(caught.value)
