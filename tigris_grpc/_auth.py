@@ -256,20 +256,19 @@ class ClientCredentialsAuth(_Auth):
             raise _waited_too_long()
         return left
 
-    def _finish(
-        self, seen: _Cached | None, requested_at: float, answer: auth_pb2.GetAccessTokenResponse | SDKError
-    ) -> Metadata:
-        """Under the lock: store a fetched token, or record the failure.
+    # Under the lock, after a fetch: only completed fetches count as attempts, so callers that
+    # waited while one ran share its result, and a cancelled fetch leaves nothing to share. The
+    # answer is passed straight in, never held in a caller's local (see bearer_metadata).
 
-        Only completed fetches count as attempts: callers waiting while one ran share its
-        result, and a fetch that never completed (cancelled) leaves nothing to share.
-        """
+    def _fetched(self, answer: auth_pb2.GetAccessTokenResponse, requested_at: float) -> Metadata:
         self._attempts += 1
-        if isinstance(answer, SDKError):
-            self._failure = answer
-            return self._fetch_failed(seen, answer)
         self._failure = None
         return self._store(answer, requested_at).metadata
+
+    def _not_fetched(self, seen: _Cached | None, error: SDKError) -> Metadata:
+        self._attempts += 1
+        self._failure = error
+        return self._fetch_failed(seen, error)
 
     def metadata(self, deadline: float | None = None) -> Metadata:
         seen = self._cached
@@ -292,13 +291,9 @@ class ClientCredentialsAuth(_Auth):
                 raise RuntimeError("this client-credentials source has no synchronous fetcher")
             requested_at = time.monotonic()
             try:
-                answer: auth_pb2.GetAccessTokenResponse | SDKError = self._fetch(self.request, _finite(left))
+                return self._fetched(self._fetch(self.request, _finite(left)), requested_at)
             except SDKError as exc:
-                answer = exc
-            try:
-                return self._finish(seen, requested_at, answer)
-            finally:
-                del answer  # the token, out of the frame's locals (see bearer_metadata)
+                return self._not_fetched(seen, exc)
         finally:
             self._lock.release()
 
@@ -323,15 +318,9 @@ class ClientCredentialsAuth(_Auth):
                 raise RuntimeError("this client-credentials source has no asynchronous fetcher")
             requested_at = time.monotonic()
             try:
-                answer: auth_pb2.GetAccessTokenResponse | SDKError = await self._fetch_async(
-                    self.request, _finite(left)
-                )
+                return self._fetched(await self._fetch_async(self.request, _finite(left)), requested_at)
             except SDKError as exc:
-                answer = exc
-            try:
-                return self._finish(seen, requested_at, answer)
-            finally:
-                del answer  # the token, out of the frame's locals (see bearer_metadata)
+                return self._not_fetched(seen, exc)
         finally:
             self._async_lock.release()
 
