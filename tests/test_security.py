@@ -332,7 +332,7 @@ def test_no_secret_or_token_in_the_server_process_output_at_debug() -> None:
     with ServerProcess("--log-level", "DEBUG", "--client", f"{CLIENT_ID}:{SECRET}", "--token-ttl", "60") as server:
         server.start()
         tokens = _session_against(server.url, None, session)
-        assert server.terminate() == 0
+        assert server.terminate() == 0, server.stderr[-3000:]
         output = server.stdout + "\n" + server.stderr
     assert "GetUserMetadata OK" in output, f"no DEBUG lines from the server:\n{output[:2000]}"
     assert "GetAccessToken" in output

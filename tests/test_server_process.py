@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -28,6 +30,42 @@ def test_port_0_prints_exactly_one_listening_line_and_sigterm_exits_0() -> None:
         code, rest_of_stdout, _ = server.terminate()
     assert code == 0
     assert rest_of_stdout == ""
+
+
+# SIGTERM sent to the process lands on whichever thread the kernel picks, often one of grpc's.
+# This child sends it to a thread of its own once the server listens, so the main thread never
+# sees the signal itself: it must still wake up and stop.
+_SIGTERM_ON_ANOTHER_THREAD = """
+import signal, sys, threading
+from tigris_grpc.server import main
+
+class Stdout:
+    def __init__(self): self.listening = threading.Event()
+    def write(self, text):
+        sys.__stdout__.write(text)
+        if text.startswith("listening on "): self.listening.set()
+    def flush(self): sys.__stdout__.flush()
+
+sys.stdout = out = Stdout()
+
+def terminate_from_here():
+    out.listening.wait()
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+threading.Thread(target=terminate_from_here, daemon=True).start()
+sys.exit(main(["--port", "0"]))
+"""
+
+
+def test_sigterm_delivered_to_another_thread_still_stops_the_server() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _SIGTERM_ON_ANOTHER_THREAD], stdout=subprocess.PIPE, text=True)
+    try:
+        stdout, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0
+    assert stdout.startswith("listening on 127.0.0.1:")
 
 
 def test_sigterm_during_a_stream_of_writes_exits_0_and_keeps_every_acknowledged_write(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -99,22 +100,36 @@ def _parser(prog: str = _PROG) -> argparse.ArgumentParser:
     return parser
 
 
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """A Python-level handler only so that the signal does not kill the process; the wakeup fd does the rest."""
+
+
 @contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Sets ``stop`` on SIGINT/SIGTERM for the duration, then restores the old handlers."""
+def _stop_signals() -> Iterator[Callable[[], object]]:
+    """Yields a function that blocks until SIGINT or SIGTERM arrives; restores the old handlers after.
+
+    The wait is on a socket that the interpreter writes to from its C-level signal handler
+    (``signal.set_wakeup_fd``), not on an Event set by a Python handler: a process signal may
+    be delivered to one of grpc's threads, which does not interrupt a main thread blocked on a
+    lock, and a handler that sets an Event can deadlock a main thread that holds the Event's lock.
+    """
     if threading.current_thread() is not threading.main_thread():
-        yield  # signals can only be handled in the main thread
+        # Signals can only be handled in the main thread; the caller runs until killed.
+        yield threading.Event().wait
         return
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    receiver, sender = socket.socketpair()
+    sender.setblocking(False)
+    previous_fd = signal.set_wakeup_fd(sender.fileno(), warn_on_full_buffer=False)
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        # recv retries itself when interrupted (PEP 475): it returns once a signal byte is in.
+        yield lambda: receiver.recv(1)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        signal.set_wakeup_fd(previous_fd)
+        receiver.close()
+        sender.close()
 
 
 def main(argv: list[str] | None = None, *, prog: str = _PROG) -> int:
@@ -143,8 +158,7 @@ def main(argv: list[str] | None = None, *, prog: str = _PROG) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     server = LocalTigrisServer(config)
-    stop = threading.Event()
-    with _stop_on_signals(stop):
+    with _stop_signals() as wait_for_signal:
         try:
             server.start()
         except (OSError, sqlite3.Error) as exc:  # port in use, unusable --data file
@@ -152,7 +166,7 @@ def main(argv: list[str] | None = None, *, prog: str = _PROG) -> int:
             return 1
         try:
             print(f"listening on {server.url}", flush=True)
-            stop.wait()
+            wait_for_signal()
         finally:
             server.stop(args.grace)
     return 0
