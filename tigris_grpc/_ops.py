@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import orjson
 from google.protobuf.message import Message
 
 from tigris_grpc._errors import make_error
@@ -72,28 +73,26 @@ def encode_value(value: Any) -> bytes:
     return data
 
 
-#: json's own (C) scanner. Called directly on the common input, it skips json.loads's Python
-#: layers (encoding detection, whitespace regexes): a 500-byte value decodes in about 2/3 of the time.
-_SCAN_JSON: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+#: orjson reads integers beyond 64 bits as floats, losing digits: values with a run of 19 or more
+#: digits anywhere (even inside a string: the check is cheap and errs on the safe side) go to json.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
 def decode_value(data: bytes) -> Any:
     """Stored bytes back to a JSON value; None when empty. Bytes that are not JSON (written by
-    another client), or JSON nested too deeply for Python, are returned as they are rather than lost."""
+    another client), or JSON nested too deeply for Python, are returned as they are rather than lost.
+
+    orjson reads the common case (a third of json's CPU time, and it allocates far less); whatever
+    it refuses, json decides, so the result is always what ``json.loads`` gives: NaN, a BOM,
+    UTF-16/32, lone surrogates and big integers included.
+    """
     if not data:
         return None
-    try:
-        # UTF-8 JSON with nothing around it, as every client writes it. When this returns, the
-        # text has no BOM and no NUL, so json.loads would have read it as UTF-8 to the same value.
-        text = data.decode("utf-8")
-        value, end = _SCAN_JSON(text, 0)
-        if end == len(text):
-            return value
-    except (ValueError, StopIteration):  # StopIteration: no JSON value starts at offset 0
-        pass
-    except RecursionError:  # JSON nested deeper than Python can decode (another client wrote it)
-        return data
-    # Surrounding whitespace, a BOM, UTF-16/32, surrogates, or not JSON at all: json.loads decides.
+    if _LONG_DIGITS.search(data) is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
     try:
         return json.loads(data)
     except (ValueError, RecursionError):
