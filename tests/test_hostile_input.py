@@ -744,8 +744,10 @@ _JSON_VALUES = st.recursive(
     | st.integers(min_value=-(2**200), max_value=2**200)
     | st.floats()  # NaN and the infinities included: json writes and reads them
     | st.text(st.characters(exclude_categories=())),  # lone surrogates included
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(st.characters(exclude_categories=()), max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(st.characters(exclude_categories=()), max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
