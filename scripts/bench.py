@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import json
@@ -49,8 +50,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from typing import TypeAlias  # Python 3.10+; annotations are never evaluated
 
 import grpc
 import grpc.aio
@@ -202,7 +206,8 @@ class Variant:
 
     def ratios(self, other: Variant, attr: str = "rate") -> list[float]:
         """This variant's ``attr`` divided by ``other``'s in the same round, round by round."""
-        pairs = zip(self.samples, other.samples, strict=True)
+        assert len(self.samples) == len(other.samples)
+        pairs = zip(self.samples, other.samples)
         return [getattr(a, attr) / getattr(b, attr) for a, b in pairs]
 
     def ratio(self, other: Variant, attr: str = "rate") -> float:
@@ -590,6 +595,36 @@ def child_server(
             proc.stdout.close()
 
 
+# --- CPU placement -------------------------------------------------------------------------------
+
+# Runs argv[1:] with the CPU affinity that was set before the exec (affinity survives execve).
+_PINNED_EXEC = "import os, sys; os.sched_setaffinity(0, {cpus!r}); os.execv(sys.argv[1], sys.argv[1:])"
+
+
+def cpu_split() -> tuple[set[int], set[int]] | None:
+    """The CPUs for this process (the clients) and for the servers: the last one for the servers."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return set(cpus[:-1]), {cpus[-1]}
+
+
+def pin_this_process(cpus: set[int]) -> None:
+    """Every thread of this process onto ``cpus``; threads started later inherit it."""
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that has just ended
+            os.sched_setaffinity(int(tid), cpus)
+
+
+def pinned(argv: list[str], cpus: set[int] | None) -> list[str]:
+    """``argv`` run on ``cpus`` (as it is when ``cpus`` is None)."""
+    if cpus is None:
+        return argv
+    return [sys.executable, "-c", _PINNED_EXEC.format(cpus=sorted(cpus)), *argv]
+
+
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through every `finally`, which stops the servers
 
@@ -741,6 +776,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, help="rounds of all variants (default: 32; --quick: 3)")
     parser.add_argument("--duration", type=float, help="seconds per variant per round (default: 0.3; --quick: 0.25)")
     parser.add_argument("--markdown", metavar="PATH", type=Path, help="also write the report to this file")
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="run the servers on the last CPU and the clients on the others",
+    )
     parser.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
     parser.add_argument("--memory-child", metavar="HOST:PORT", help=argparse.SUPPRESS)
     parser.add_argument("--memory-calls", help=argparse.SUPPRESS)
@@ -760,6 +801,11 @@ def main(argv: list[str] | None = None) -> int:
     warmup = min(duration, 0.5)
     first_calls, total_calls = (1_000, 20_000) if args.quick else (10_000, 200_000)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    split = cpu_split() if args.pin else None
+    server_cpus = None
+    if split is not None:
+        client_cpus, server_cpus = split
+        pin_this_process(client_cpus)
 
     with ExitStack() as stack:
         grpc_server: tuple[str, int | None]
@@ -767,7 +813,7 @@ def main(argv: list[str] | None = None) -> int:
             grpc_server, server = (args.target, None), f"`{args.target}` (given with --target)"
         else:
             argv_server = [sys.executable, "-m", "tigris_grpc.server", "--host", "127.0.0.1", "--port", "0"]
-            grpc_server = stack.enter_context(child_server(argv_server))
+            grpc_server = stack.enter_context(child_server(pinned(argv_server, server_cpus)))
             server = "`python -m tigris_grpc.server` in its own process, sharing the machine's cores"
         address = grpc_server[0]
         token = args.token or os.environ.get("TIGRIS_TOKEN") or fetch_token(address)
@@ -779,7 +825,8 @@ def main(argv: list[str] | None = None) -> int:
         rest_key = secrets.token_bytes(32)
         rest_token = TokenAuthority(rest_key).issue(user.user_id, DEFAULT_NAMESPACE, 24 * 3600)
         rest_env = {**os.environ, REST_KEY_ENV: rest_key.hex()}
-        rest_server = stack.enter_context(child_server([sys.executable, str(REST_SCRIPT), "--port", "0"], rest_env))
+        argv_rest = pinned([sys.executable, str(REST_SCRIPT), "--port", "0"], server_cpus)
+        rest_server = stack.enter_context(child_server(argv_rest, rest_env))
 
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)

@@ -10,6 +10,10 @@ import already reads ``from tigris_grpc._proto import ...``.
 
 Output is written to a temporary directory first and then moved into place, so an interrupted
 run never leaves half a set of modules behind. Running it twice gives the same files.
+
+The generator is pinned (`GENERATOR`, also the build requirements in pyproject.toml). It pins
+protobuf below 7, so ``make protos`` runs this script from a virtualenv of its own
+(``.venv/protoc``, set up from ``gen_protos.py --requirements``) rather than the development one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "proto"
 PACKAGE_SUBDIR = Path("tigris_grpc") / "_proto"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
+#: What generates the modules. grpcio-tools 1.80 is the newest that runs on Python 3.9; its output
+#: needs protobuf>=6.31.1 and grpcio>=1.80.1 at run time (the package's lower bounds).
+GENERATOR = ("grpcio-tools==1.80.1", "mypy-protobuf==5.1.0")
 
 
 def _plugin(tmp: Path, name: str, entry: str) -> Path:
@@ -84,6 +91,9 @@ def generate(out_root: Path = ROOT) -> list[Path]:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--requirements"]:
+        print(" ".join(GENERATOR))
+        return
     out_root = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT
     for path in generate(out_root):
         print(f"generated {path}")

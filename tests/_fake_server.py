@@ -21,12 +21,15 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, NoReturn, TypeAlias
+from typing import TYPE_CHECKING, Any, NoReturn, Union
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 from grpc_status import rpc_status  # type: ignore[import-untyped]
+
+if TYPE_CHECKING:
+    from typing import TypeAlias  # Python 3.10+; annotations are never evaluated
 
 GET_USER_METADATA = "/tigrisdata.management.v1.Management/GetUserMetadata"
 INSERT_USER_METADATA = "/tigrisdata.management.v1.Management/InsertUserMetadata"
@@ -99,7 +102,7 @@ class Forward:
 
 
 Handler: TypeAlias = Callable[[bytes, grpc.ServicerContext], bytes]
-Behaviour: TypeAlias = Reply | Abort | Sleep | Forward | Handler
+Behaviour: TypeAlias = Union[Reply, Abort, Sleep, Forward, Handler]
 
 # Metadata keys grpc adds or controls itself; a forwarded call must not send them again.
 _TRANSPORT_KEYS = frozenset(

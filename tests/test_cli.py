@@ -340,14 +340,21 @@ def unused_port() -> int:
     return port
 
 
+_WITH_DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
 def test_ctrl_c_during_a_call_exits_130_quietly() -> None:
     # A listener that accepts but never speaks HTTP/2: the call hangs until interrupted.
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         url = f"127.0.0.1:{listener.getsockname()[1]}"
+        # A suite started in the background of a non-interactive shell ignores SIGINT, and so
+        # would the child; Ctrl-C in a terminal finds it at its default, so restore that first.
         with subprocess.Popen(
-            [*CONSOLE, "health", "--url", url, "--timeout", "30"],
+            [sys.executable, "-c", _WITH_DEFAULT_SIGINT, *CONSOLE, "health", "--url", url, "--timeout", "30"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

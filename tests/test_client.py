@@ -435,7 +435,8 @@ def test_default_deadline_is_ten_seconds(fake: FakeServer, fake_client: tigris.T
     fake_client.user.get_metadata(metadata_key="k")
     (left,) = remaining
     assert left is not None
-    assert 5 < left <= 10
+    # grpc rounds the deadline it sends and the server reads its own clock: allow a little over.
+    assert 5 < left <= 10.5
 
 
 # --- Retries -------------------------------------------------------------------------------------
@@ -510,7 +511,7 @@ def test_constructor_does_not_connect() -> None:
             tigris.Tigris(bearer_auth="tok", server_url=url),
             tigris.Tigris(client_id="id", client_secret="secret", server_url=url),
         ]
-        with pytest.raises(TimeoutError):
+        with pytest.raises(socket.timeout):  # TimeoutError from Python 3.10 on
             listener.accept()  # nobody connected
         for client in clients:
             client.close()
@@ -694,7 +695,12 @@ def test_the_token_never_appears_in_reprs_or_errors(tigris_server: LocalTigrisSe
             s.user.get_metadata(metadata_key="k")
     error = caught.value
     assert error.status_code == 401
-    for text in (str(error), repr(error), error.body, "".join(traceback.format_exception(error))):
+    for text in (
+        str(error),
+        repr(error),
+        error.body,
+        "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+    ):
         assert secret not in text
         assert "zzzzzzzzzz" not in text
     interceptor = BearerAuthInterceptor(secret)

@@ -196,7 +196,12 @@ def test_bad_client_secret_is_a_clear_401_on_the_first_call(tigris_server: Local
     assert "could not obtain an access token" in error.message
     assert "Invalid credentials" in error.message  # the server's own words are kept
     assert isinstance(error.__cause__, grpc.RpcError)
-    for text in (str(error), repr(error), error.body, "".join(traceback.format_exception(error))):
+    for text in (
+        str(error),
+        repr(error),
+        error.body,
+        "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+    ):
         assert SECRET not in text
 
 
@@ -588,13 +593,21 @@ def test_no_secret_or_token_in_reprs_errors_or_logs(
         texts += [repr(explicit.get_access_token_response)]
         with pytest.raises(tigris.InternalServerError) as exists:
             s.user.insert_metadata(metadata_key="k", value=2)
-        texts += [str(exists.value), repr(exists.value), "".join(traceback.format_exception(exists.value))]
+        texts += [
+            str(exists.value),
+            repr(exists.value),
+            "".join(traceback.format_exception(type(exists.value), exists.value, exists.value.__traceback__)),
+        ]
 
     with tigris.Tigris(client_id=tigris_server.client_id, client_secret=SECRET, server_url=fake.url) as bad:
         texts += [repr(bad), repr(credentials(bad))]
         with pytest.raises(tigris.UnauthenticatedError) as refused:
             bad.user.get_metadata(metadata_key="k")
-        texts += [str(refused.value), repr(refused.value), "".join(traceback.format_exception(refused.value))]
+        texts += [
+            str(refused.value),
+            repr(refused.value),
+            "".join(traceback.format_exception(type(refused.value), refused.value, refused.value.__traceback__)),
+        ]
 
     minted = tigris_server.mint_token("alice")
     texts.append(repr(tigris.BearerAuthInterceptor(minted)))

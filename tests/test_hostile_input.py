@@ -470,7 +470,7 @@ def test_hostile_request_objects(rig: Rig, record_property: Callable[[str, objec
         fn = _method(rig.client, *method)
         error = _call(fn, request) if also is None else _call(fn, request, metadata_key=also)
         if also is not None and request is not None:
-            assert isinstance(error, ValueError | TypeError), "a request object and flattened fields were accepted"
+            assert isinstance(error, (ValueError, TypeError)), "a request object and flattened fields were accepted"
         rig.recorder.check_new()
 
     reached = len(rig.recorder.calls)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import shutil
 import subprocess
 import sys
@@ -246,8 +247,45 @@ def test_every_generated_module_imports() -> None:
             assert (Path(tigris_grpc._proto.__path__[0]) / f"{base}{suffix}").is_file()
 
 
+# `make protos` runs the generator from a virtualenv of its own (it pins protobuf below 7).
+GENERATOR_PYTHON = ROOT / ".venv" / "protoc" / "bin" / "python"
+
+
+def _generator_pins() -> list[str]:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--requirements"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.split()
+
+
+def test_the_build_pins_the_same_generator_as_make_protos() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    requires = next(line for line in pyproject.splitlines() if line.startswith("requires = "))
+    pins = _generator_pins()
+    assert pins, "gen_protos.py --requirements printed nothing"
+    for pin in pins:
+        assert f'"{pin}"' in requires, f"{pin} is not in the build requirements: {requires}"
+
+
+def test_generated_modules_need_no_newer_runtime_than_the_package_asks_for() -> None:
+    """The lower bounds in pyproject.toml are what the generated modules check at import time."""
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    proto_dir = Path(tigris_grpc._proto.__path__[0])
+    gencode = (proto_dir / "management_pb2.py").read_text(encoding="utf-8")
+    protobuf_version = re.search(r"# Protobuf Python Version: (\d+\.\d+\.\d+)", gencode)
+    grpc_version = re.search(r"GRPC_GENERATED_VERSION = '([\d.]+)'", (proto_dir / "management_pb2_grpc.py").read_text())
+    assert protobuf_version is not None
+    assert grpc_version is not None
+    assert f'"protobuf>={protobuf_version[1]},' in pyproject
+    assert f'"grpcio>={grpc_version[1]}"' in pyproject
+    assert f'"grpcio-status>={grpc_version[1]}"' in pyproject
+
+
 def test_generation_is_idempotent(tmp_path: Path) -> None:
-    gen = [sys.executable, str(ROOT / "scripts" / "gen_protos.py"), str(tmp_path)]
+    gen = [str(GENERATOR_PYTHON), str(ROOT / "scripts" / "gen_protos.py"), str(tmp_path)]
     subprocess.run(gen, check=True, capture_output=True)
     first = {p.name: p.read_bytes() for p in (tmp_path / "tigris_grpc" / "_proto").iterdir()}
     subprocess.run(gen, check=True, capture_output=True)

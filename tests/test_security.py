@@ -217,7 +217,7 @@ def _exception_texts(exc: BaseException | None) -> list[str]:
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        texts += [str(exc), repr(exc), *traceback.format_exception_only(exc)]
+        texts += [str(exc), repr(exc), *traceback.format_exception_only(type(exc), exc)]
         exc = exc.__cause__ or exc.__context__
     return texts
 

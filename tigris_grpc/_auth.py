@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 import grpc
 import grpc.aio
@@ -29,12 +29,16 @@ from tigris_grpc._errors import SDKError, from_grpc_error, make_error
 from tigris_grpc._ops import TokenRequest
 from tigris_grpc._pb import auth_pb2
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
 _log = logging.getLogger("tigris_grpc")
 
-Metadata: TypeAlias = tuple[tuple[str, str | bytes], ...]
+# Union, not |: these are evaluated at run time, and Python 3.9 has no | between types.
+Metadata: TypeAlias = tuple[tuple[str, Union[str, bytes]], ...]
 
 
-class AuthMetadata(tuple[tuple[str, str | bytes], ...]):
+class AuthMetadata(tuple[tuple[str, Union[str, bytes]], ...]):
     """Call metadata whose repr hides the authorization value. grpc takes it as the tuple it is."""
 
     __slots__ = ()
@@ -400,10 +404,10 @@ class _CallDetails(
         "_CallDetails",
         [
             ("method", str),
-            ("timeout", float | None),
+            ("timeout", Optional[float]),
             ("metadata", Any),
             ("credentials", Any),
-            ("wait_for_ready", bool | None),
+            ("wait_for_ready", Optional[bool]),
             ("compression", Any),
         ],
     ),

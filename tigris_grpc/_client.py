@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import grpc
 import grpc.aio
@@ -37,6 +38,11 @@ from tigris_grpc._config import (
 from tigris_grpc._edge import AsyncEdge, CallerMetadata, SyncEdge
 from tigris_grpc._ops import UNSET, check_timeout
 from tigris_grpc.models import operations, shared
+
+if sys.version_info >= (3, 10):
+    from typing import Concatenate, ParamSpec
+else:  # pragma: no cover - Python 3.9
+    from typing_extensions import Concatenate, ParamSpec
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -67,7 +67,7 @@ class RetryPolicy:
             raise ValueError(f"max_attempts must be an int between 2 and 5, got {attempts!r}")
         for name in ("initial_backoff", "max_backoff", "backoff_multiplier"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
                 raise ValueError(f"{name} must be a positive, finite number, got {value!r}")
         for name in ("initial_backoff", "max_backoff"):
             # grpc 1.85 sometimes never sends a retry whose backoff is under 2 ms (the call then

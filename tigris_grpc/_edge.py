@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, Optional, TypeVar, Union
 
 import grpc
 import grpc.aio
@@ -23,7 +23,8 @@ from tigris_grpc._ops import ALL_OPS, GET_ACCESS_TOKEN, Op, TokenRequest, check_
 from tigris_grpc._pb import auth_pb2
 
 _R = TypeVar("_R")
-CallerMetadata = Sequence[tuple[str, str | bytes]] | None
+# Union and Optional, not |: evaluated at run time, and Python 3.9 has no | between types.
+CallerMetadata = Optional[Sequence[tuple[str, Union[str, bytes]]]]
 _CLOSED = "this Tigris client is closed"
 
 

@@ -106,7 +106,7 @@ MAX_TIMEOUT = 365 * 24 * 3600.0
 def check_timeout(timeout: object) -> float | None:
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
     if not 0 < timeout < float("inf"):  # also rejects NaN
         raise ValueError(f"timeout must be a positive, finite number of seconds, got {timeout}")
@@ -127,11 +127,11 @@ def check_metadata(metadata: object) -> tuple[tuple[str, str | bytes], ...]:
     fail the call with INTERNAL (or a dict would be silently taken apart). Values, which may
     be secrets, never appear in the messages.
     """
-    if isinstance(metadata, str | bytes | Mapping) or not isinstance(metadata, Iterable):
+    if isinstance(metadata, (str, bytes, Mapping)) or not isinstance(metadata, Iterable):
         raise TypeError(f"metadata must be a sequence of (key, value) pairs, not {type(metadata).__name__}")
     pairs: list[tuple[str, str | bytes]] = []
     for item in metadata:
-        if not isinstance(item, tuple | list) or len(item) != 2:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise TypeError("metadata must be a sequence of (key, value) pairs")
         key, value = item
         if not isinstance(key, str):
@@ -141,7 +141,7 @@ def check_metadata(metadata: object) -> tuple[tuple[str, str | bytes], ...]:
         if key.endswith("-bin"):
             if not isinstance(value, bytes):
                 raise TypeError(f"the value of binary metadata key {key!r} must be bytes, not {type(value).__name__}")
-        elif not isinstance(value, str | bytes):
+        elif not isinstance(value, (str, bytes)):
             raise TypeError(f"the value of metadata key {key!r} must be a str, not {type(value).__name__}")
         elif not _HEADER_TEXT.match(value if isinstance(value, str) else value.decode("latin-1")):
             raise ValueError(f"the value of metadata key {key!r} must be printable ASCII (or use a '-bin' key)")

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class _OperationResponse:
     """What every operation response carries besides its body."""
 
@@ -46,7 +46,7 @@ class _OperationResponse:
 # --- Requests ------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ManagementGetUserMetadataRequest:
     """Read the user-metadata entry ``metadata_key``."""
 
@@ -56,7 +56,7 @@ class ManagementGetUserMetadataRequest:
     metadata_key: str = ""
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ManagementInsertUserMetadataRequest:
     """Insert ``insert_user_metadata_request.value`` under ``metadata_key``."""
 
@@ -66,7 +66,7 @@ class ManagementInsertUserMetadataRequest:
     metadata_key: str = ""
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ManagementUpdateUserMetadataRequest:
     """Set ``update_user_metadata_request.value`` under ``metadata_key`` (an upsert)."""
 
@@ -76,7 +76,7 @@ class ManagementUpdateUserMetadataRequest:
     metadata_key: str = ""
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ManagementGetNamespaceMetadataRequest:
     """Read the namespace-metadata entry ``metadata_key``."""
 
@@ -86,7 +86,7 @@ class ManagementGetNamespaceMetadataRequest:
     metadata_key: str = ""
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ManagementInsertNamespaceMetadataRequest:
     """Insert ``insert_namespace_metadata_request.value`` under ``metadata_key``."""
 
@@ -96,7 +96,7 @@ class ManagementInsertNamespaceMetadataRequest:
     metadata_key: str = ""
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ManagementUpdateNamespaceMetadataRequest:
     """Set ``update_namespace_metadata_request.value`` under ``metadata_key`` (an upsert)."""
 
@@ -109,77 +109,77 @@ class ManagementUpdateNamespaceMetadataRequest:
 # --- Responses -----------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ManagementGetUserMetadataResponse(_OperationResponse):
     """Answer to `user.get_metadata`."""
 
     get_user_metadata_response: shared.GetUserMetadataResponse | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ManagementInsertUserMetadataResponse(_OperationResponse):
     """Answer to `user.insert_metadata`."""
 
     insert_user_metadata_response: shared.InsertUserMetadataResponse | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ManagementUpdateUserMetadataResponse(_OperationResponse):
     """Answer to `user.update_metadata`."""
 
     update_user_metadata_response: shared.UpdateUserMetadataResponse | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ManagementGetNamespaceMetadataResponse(_OperationResponse):
     """Answer to `namespace.get_metadata`."""
 
     get_namespace_metadata_response: shared.GetNamespaceMetadataResponse | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ManagementInsertNamespaceMetadataResponse(_OperationResponse):
     """Answer to `namespace.insert_metadata`."""
 
     insert_namespace_metadata_response: shared.InsertNamespaceMetadataResponse | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ManagementUpdateNamespaceMetadataResponse(_OperationResponse):
     """Answer to `namespace.update_metadata`."""
 
     update_namespace_metadata_response: shared.UpdateNamespaceMetadataResponse | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class CreateNamespaceResponse(_OperationResponse):
     """Answer to `namespace.create`."""
 
     create_namespace_response: shared.CreateNamespaceResponse | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ManagementListNamespacesResponse(_OperationResponse):
     """Answer to `namespace.list`."""
 
     list_namespaces_response: shared.ListNamespacesResponse | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ManagementDescribeNamespacesResponse(_OperationResponse):
     """Answer to `namespace.get` (describe all namespaces)."""
 
     describe_namespaces_response: shared.DescribeNamespacesResponse | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ManagementDeleteNamespaceResponse(_OperationResponse):
     """Answer to `namespace.delete`."""
 
     delete_namespace_response: shared.DeleteNamespaceResponse | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class AuthGetAccessTokenResponse(_OperationResponse):
     """Answer to `auth.get_access_token`."""
 

@@ -39,7 +39,7 @@ __all__ = [
 # --- User metadata -------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class GetUserMetadataRequest:
     """Body of a user-metadata read. The key travels in the operation request."""
 
@@ -47,7 +47,7 @@ class GetUserMetadataRequest:
     value: Any = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class InsertUserMetadataRequest:
     """Body of a user-metadata insert: the JSON value to store."""
 
@@ -55,7 +55,7 @@ class InsertUserMetadataRequest:
     value: Any = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class UpdateUserMetadataRequest:
     """Body of a user-metadata update (an upsert): the JSON value to store."""
 
@@ -63,7 +63,7 @@ class UpdateUserMetadataRequest:
     value: Any = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class GetUserMetadataResponse:
     """A user-metadata entry. ``value`` is None when the key has no value."""
 
@@ -73,7 +73,7 @@ class GetUserMetadataResponse:
     value: Any = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class InsertUserMetadataResponse:
     """The entry as inserted."""
 
@@ -83,7 +83,7 @@ class InsertUserMetadataResponse:
     value: Any = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class UpdateUserMetadataResponse:
     """The entry as updated."""
 
@@ -96,7 +96,7 @@ class UpdateUserMetadataResponse:
 # --- Namespace metadata --------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class GetNamespaceMetadataRequest:
     """Body of a namespace-metadata read."""
 
@@ -104,7 +104,7 @@ class GetNamespaceMetadataRequest:
     value: Any = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class InsertNamespaceMetadataRequest:
     """Body of a namespace-metadata insert."""
 
@@ -112,7 +112,7 @@ class InsertNamespaceMetadataRequest:
     value: Any = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class UpdateNamespaceMetadataRequest:
     """Body of a namespace-metadata update (an upsert)."""
 
@@ -120,7 +120,7 @@ class UpdateNamespaceMetadataRequest:
     value: Any = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class GetNamespaceMetadataResponse:
     """A namespace-metadata entry. ``value`` is None when the key has no value."""
 
@@ -129,7 +129,7 @@ class GetNamespaceMetadataResponse:
     value: Any = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class InsertNamespaceMetadataResponse:
     """The namespace entry as inserted."""
 
@@ -138,7 +138,7 @@ class InsertNamespaceMetadataResponse:
     value: Any = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class UpdateNamespaceMetadataResponse:
     """The namespace entry as updated."""
 
@@ -150,7 +150,7 @@ class UpdateNamespaceMetadataResponse:
 # --- Namespaces ----------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class NamespaceInfo:
     """A namespace: numeric code, string id and display name."""
 
@@ -159,7 +159,7 @@ class NamespaceInfo:
     name: str | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class CreateNamespaceRequest:
     """A namespace to create. ``code`` 0 or None lets the server choose."""
 
@@ -168,7 +168,7 @@ class CreateNamespaceRequest:
     name: str | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class CreateNamespaceResponse:
     """The server's answer to a namespace creation."""
 
@@ -177,28 +177,28 @@ class CreateNamespaceResponse:
     status: str | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class ListNamespacesResponse:
     """The namespaces the caller can see."""
 
     namespaces: list[NamespaceInfo] | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class DescribeNamespacesData:
     """Free-form details of the namespaces (a JSON document as text)."""
 
     details: str | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class DescribeNamespacesResponse:
     """The answer to a describe request."""
 
     data: DescribeNamespacesData | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class DeleteNamespaceResponse:
     """The server's answer to a namespace deletion."""
 
@@ -216,7 +216,7 @@ class GrantType(str, enum.Enum):
     CLIENT_CREDENTIALS = "CLIENT_CREDENTIALS"
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class GetAccessTokenRequest:
     """Client credentials to exchange for an access token. The secret is kept out of repr."""
 
@@ -226,7 +226,7 @@ class GetAccessTokenRequest:
     refresh_token: str | None = dataclasses.field(default=None, repr=False)
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
 class GetAccessTokenResponse:
     """An access token (kept out of repr) and its lifetime in seconds."""
 

@@ -57,7 +57,7 @@ class NamespaceExistsError(ValueError):
     """A namespace with that code, id or name already exists."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Namespace:
     """A namespace: ``code`` is the number the server answers with as ``namespaceId``."""
 

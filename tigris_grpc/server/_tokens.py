@@ -19,7 +19,7 @@ class TokenError(Exception):
     """The token is not one this server issued, is malformed, or has expired."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Identity:
     """Who a verified token speaks for."""
 
