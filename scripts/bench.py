@@ -12,11 +12,14 @@ Every variant reads one user-metadata key holding a ~500-byte JSON value (GetUse
   against an equivalent local endpoint (``scripts/_rest_baseline.py``).
 
 The servers run in their own processes, so this process's CPU time is the client's alone (the
-servers' CPU time per call is read from /proc). The variants alternate in rounds, each group
-(raw stub, ours) back to back in rotating order, and the table reports medians over rounds; a
-ratio is the median of the per-round ratios within a group, which cancels most of the drift of a
-shared machine. Then: the client's RSS after 10k and after 200k calls on one `Tigris` (in a
-fresh process), and the import time of ``tigris_grpc``.
+servers' CPU time per call is read from /proc). On a machine with two or more CPUs the servers
+run on the last one and this process on the others (``--no-pin`` lets the scheduler place them):
+a thread woken on a CPU that has gone idle is slow to run on a virtual machine, and with one call
+in flight every call is such a hand-over, so unpinned figures scatter from run to run. The
+variants alternate in rounds, each group (raw stub, ours) back to back in rotating order, and
+the table reports medians over rounds; a ratio is the median of the per-round ratios within a
+group, which cancels most of the drift of a shared machine. Then: the client's RSS after 10k and
+after 200k calls on one `Tigris` (in a fresh process), and the import time of ``tigris_grpc``.
 
 Usage::
 
@@ -611,6 +614,10 @@ def cpu_split() -> tuple[set[int], set[int]] | None:
     return set(cpus[:-1]), {cpus[-1]}
 
 
+def _cpu_list(cpus: set[int]) -> str:
+    return ", ".join(str(cpu) for cpu in sorted(cpus))
+
+
 def pin_this_process(cpus: set[int]) -> None:
     """Every thread of this process onto ``cpus``; threads started later inherit it."""
     for tid in os.listdir("/proc/self/task"):
@@ -779,8 +786,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="run the servers on the last CPU and the clients on the others",
+        default=True,
+        help="run the servers on the last CPU and the clients on the others (default; --no-pin: anywhere)",
     )
     parser.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
     parser.add_argument("--memory-child", metavar="HOST:PORT", help=argparse.SUPPRESS)
@@ -803,9 +810,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     split = cpu_split() if args.pin else None
     server_cpus = None
+    placement = "client and servers on any CPU"
     if split is not None:
         client_cpus, server_cpus = split
         pin_this_process(client_cpus)
+        placement = f"clients on CPU {_cpu_list(client_cpus)}, servers on CPU {_cpu_list(server_cpus)}"
 
     with ExitStack() as stack:
         grpc_server: tuple[str, int | None]
@@ -814,7 +823,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             argv_server = [sys.executable, "-m", "tigris_grpc.server", "--host", "127.0.0.1", "--port", "0"]
             grpc_server = stack.enter_context(child_server(pinned(argv_server, server_cpus)))
-            server = "`python -m tigris_grpc.server` in its own process, sharing the machine's cores"
+            server = "`python -m tigris_grpc.server` in its own process"
         address = grpc_server[0]
         token = args.token or os.environ.get("TIGRIS_TOKEN") or fetch_token(address)
         with Tigris(token, server_url=address, insecure=True) as setup:
@@ -842,7 +851,7 @@ def main(argv: list[str] | None = None) -> int:
         "warm-up, variants alternating; medians over rounds; ratios are medians of per-round ratios"
         + (" (--quick: smoke run, not for publishing)" if args.quick else "")
     )
-    report, checks = render(suite, memory, imports, settings, server)
+    report, checks = render(suite, memory, imports, settings, f"{server}; {placement}")
     print(report)
     if args.markdown:
         args.markdown.write_text(report, encoding="utf-8")

@@ -5,6 +5,7 @@ This checks that the benchmark runs, not how fast anything is: figures come from
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,4 +32,7 @@ def test_bench_quick_run_writes_its_report(tmp_path: Path) -> None:
         assert variant in text
     for target in ("Tigris / raw stub, 1 thread", "RSS growth"):
         assert target in text
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) >= 2:  # the servers get the last CPU, the clients the others
+        assert f"servers on CPU {cpus[-1]}" in text
     assert text == proc.stdout.strip() + "\n" or text.strip() in proc.stdout
