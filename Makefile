@@ -2,7 +2,8 @@
 # Only PyPI is reached.
 
 PYTHON ?= python3
-VENV   := .venv
+# Another interpreter gets a virtualenv of its own: make test PYTHON=python3.9 VENV=.venv-3.9
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The generator pins protobuf below 7, so it gets a virtualenv of its own.
@@ -27,7 +28,7 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-venv: $(STAMP) ## Create .venv with the package (editable) and the dev tools
+venv: $(STAMP) ## Create .venv (or VENV=...) with the package (editable) and the dev tools
 
 $(GEN_STAMP): scripts/gen_protos.py
 	test -x $(GEN)/bin/python || $(PYTHON) -m venv $(GEN)
@@ -61,6 +62,6 @@ bench: $(STAMP) $(STUBS) ## Benchmark the client against the raw stub and the RE
 	$(BIN)/python scripts/bench.py $(ARGS)
 
 clean: ## Remove the virtualenv, generated stubs and caches
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-* build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
 	rm -f tigris_grpc/_proto/*_pb2.py tigris_grpc/_proto/*_pb2.pyi tigris_grpc/_proto/*_pb2_grpc.py tigris_grpc/_proto/*_pb2_grpc.pyi $(STUBS)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -247,8 +247,9 @@ def test_every_generated_module_imports() -> None:
             assert (Path(tigris_grpc._proto.__path__[0]) / f"{base}{suffix}").is_file()
 
 
-# `make protos` runs the generator from a virtualenv of its own (it pins protobuf below 7).
-GENERATOR_PYTHON = ROOT / ".venv" / "protoc" / "bin" / "python"
+# `make protos` runs the generator from a virtualenv of its own (it pins protobuf below 7), made
+# inside the development virtualenv that runs these tests.
+GENERATOR_PYTHON = Path(sys.prefix) / "protoc" / "bin" / "python"
 
 
 def _generator_pins() -> list[str]:
@@ -323,7 +324,7 @@ def test_wheel_contains_stubs_and_installs_into_a_clean_venv(tmp_path: Path) -> 
         ROOT,
         src,
         ignore=shutil.ignore_patterns(
-            ".venv",
+            ".venv*",
             ".git",
             "*_pb2*",
             "__pycache__",
