@@ -59,6 +59,10 @@ from urllib.parse import quote
 if TYPE_CHECKING:
     from typing import TypeAlias  # Python 3.10+; annotations are never evaluated
 
+# Before grpc is imported: on Python 3.9 subprocess forks, and grpc's fork handlers can abort the
+# child before it execs (grpc issue 43055). Nothing here forks a child that uses grpc.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import grpc
 import grpc.aio
 import requests
@@ -814,7 +818,8 @@ def main(argv: list[str] | None = None) -> int:
     if split is not None:
         client_cpus, server_cpus = split
         pin_this_process(client_cpus)
-        placement = f"clients on CPU {_cpu_list(client_cpus)}, servers on CPU {_cpu_list(server_cpus)}"
+        servers = "the REST server" if args.target else "servers"
+        placement = f"clients on CPU {_cpu_list(client_cpus)}, {servers} on CPU {_cpu_list(server_cpus)}"
 
     with ExitStack() as stack:
         grpc_server: tuple[str, int | None]

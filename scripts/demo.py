@@ -13,6 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+# Before grpc is imported: on Python 3.9 subprocess forks, and grpc's fork handlers can abort the
+# child before it execs (grpc issue 43055). Nothing here forks a child that uses grpc.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 from tigris_grpc.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import re
 import shutil
@@ -285,8 +286,17 @@ def test_generated_modules_need_no_newer_runtime_than_the_package_asks_for() -> 
     assert f'"grpcio-status>={grpc_version[1]}"' in pyproject
 
 
+def _generator_python() -> str:
+    """The interpreter that has the generator: `make protos`'s own, else this one if it has it."""
+    if GENERATOR_PYTHON.is_file():
+        return str(GENERATOR_PYTHON)
+    if importlib.util.find_spec("grpc_tools") is not None:
+        return sys.executable
+    pytest.skip(f"no generator here: `make protos` sets one up in {GENERATOR_PYTHON.parent.parent}")
+
+
 def test_generation_is_idempotent(tmp_path: Path) -> None:
-    gen = [str(GENERATOR_PYTHON), str(ROOT / "scripts" / "gen_protos.py"), str(tmp_path)]
+    gen = [_generator_python(), str(ROOT / "scripts" / "gen_protos.py"), str(tmp_path)]
     subprocess.run(gen, check=True, capture_output=True)
     first = {p.name: p.read_bytes() for p in (tmp_path / "tigris_grpc" / "_proto").iterdir()}
     subprocess.run(gen, check=True, capture_output=True)
