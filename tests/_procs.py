@@ -92,9 +92,15 @@ class ServerProcess:
             if line.startswith(_LISTENING):
                 self._ready.set()
 
-    def kill(self) -> None:
-        """``kill -9`` the server and reap it; nothing is flushed or closed on its side."""
+    def kill(self) -> int:
+        """``kill -9`` the server and reap it; nothing is flushed or closed on its side.
+
+        Returns:
+            The exit status (``-9`` when the kill is what ended it).
+        """
         self._signal(signal.SIGKILL)
+        assert self._proc is not None
+        return self._proc.returncode
 
     def terminate(self, timeout: float = 15.0) -> int:
         """SIGTERM (the server stops gracefully) and wait for it to exit.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import signal
 import socket
 import threading
 import time
@@ -110,7 +111,7 @@ def test_kill_9_and_restart_loses_no_acknowledged_write_and_the_client_recovers(
         try:
             load.start()
             time.sleep(1.5)
-            server.kill()
+            killed_status = server.kill()
             killed = time.monotonic()
             time.sleep(0.5)
             acked_before_kill = len(load.acked)
@@ -150,7 +151,9 @@ def test_kill_9_and_restart_loses_no_acknowledged_write_and_the_client_recovers(
     assert not load.violations, load.violations[:5]
     assert read_recovery is not None, f"reads never resumed: {figures}"
     assert read_recovery < 2.0, f"reads resumed {read_recovery:.2f} s after the server was back: {figures}"
-    assert load.errors, "the outage went unnoticed: was the server really killed?"
+    # Calls during the outage may fail (UNAVAILABLE) or be carried over it by the retry policy:
+    # both are right, so what proves the outage is the kill itself.
+    assert killed_status == -signal.SIGKILL, f"the server was not killed by the signal: {killed_status}"
     assert survived is not None
     assert survived.value == {"n": acked[0]}
 
